@@ -1,0 +1,334 @@
+"""Activation functions, by name or user-supplied, for both engines.
+
+One :class:`Activation` feeds the mean-field engine (NumPy float64 ``phi``, ``dphi``, ``d2phi`` and,
+where they exist, closed-form Gaussian expectations) and the finite-width engine (``torch_fn``).
+
+Conventions
+-----------
+* ``phi`` acts elementwise on pre-activations ``h``; ``dphi``/``d2phi`` are its first and second
+  derivatives in the classical sense, i.e. away from the points listed in ``kinks`` where ``phi`` or
+  ``phi'`` is not differentiable. Quadrature that integrates ``phi`` against a Gaussian must split the
+  integration range at the kinks (scaled by ``sqrt(q)``).
+* Second derivatives of kinked activations are Dirac masses at the kinks; formulas using ``phi''`` must
+  use a derivative-free equivalent there (e.g. ``V'(q) = E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)``).
+* User callables are taken as torch functions; NumPy versions and derivatives come from
+  ``torch.autograd`` in float64 (the documented fallback), so they are exact but slower.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+ACTIVATIONS: tuple[str, ...] = (
+    "tanh",
+    "erf",
+    "relu",
+    "leaky_relu",
+    "linear",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "sin",
+    "hard_tanh",
+    "softplus",
+)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise nonlinearity with everything both engines need.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (or the callable's name for user activations).
+    phi, dphi, d2phi : callable
+        NumPy float64 functions: the activation and its first two (classical) derivatives.
+    torch_fn : callable
+        The same activation on ``torch.Tensor`` (any dtype/device), used by the finite-width engine.
+    kinks : tuple of float
+        Points where ``phi`` or ``phi'`` is not smooth (quadrature must split there).
+    odd : bool
+        ``phi(-x) == -phi(x)``; with ``sigma_b = 0`` odd activations have the fixed point ``q* = 0``.
+    params : dict
+        Parameters of the family (e.g. ``negative_slope`` of ``leaky_relu``).
+    smooth : bool
+        True for entire (analytic) activations whose Gaussian integrals converge exponentially on a
+        trapezoid rule; False for kinked ones or user callables of unknown regularity.
+    """
+
+    name: str
+    phi: ArrayFn
+    dphi: ArrayFn
+    d2phi: ArrayFn
+    torch_fn: Callable[[Any], Any]
+    kinks: tuple[float, ...] = ()
+    odd: bool = False
+    params: dict[str, float] = field(default_factory=dict)
+    smooth: bool = True
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.phi(np.asarray(x, dtype=np.float64))
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description used in provenance metadata."""
+        return {"name": self.name, **self.params}
+
+
+# --------------------------------------------------------------------------- NumPy pieces
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return special.expit(x)
+
+
+def _gauss_pdf(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _tanh_d1(x):
+    t = np.tanh(x)
+    return 1.0 - t * t
+
+
+def _tanh_d2(x):
+    t = np.tanh(x)
+    return -2.0 * t * (1.0 - t * t)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _erf_d1(x):
+    return _TWO_OVER_SQRT_PI * np.exp(-x * x)
+
+
+def _erf_d2(x):
+    return -2.0 * x * _TWO_OVER_SQRT_PI * np.exp(-x * x)
+
+
+def _leaky(slope: float) -> tuple[ArrayFn, ArrayFn, ArrayFn]:
+    return (
+        lambda x: np.where(x > 0, x, slope * x),
+        lambda x: np.where(x > 0, 1.0, slope),
+        lambda x: np.zeros_like(np.asarray(x, dtype=np.float64)),
+    )
+
+
+def _elu(alpha: float, scale: float = 1.0) -> tuple[ArrayFn, ArrayFn, ArrayFn]:
+    return (
+        lambda x: scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+        lambda x: scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0))),
+        lambda x: scale * np.where(x > 0, 0.0, alpha * np.exp(np.minimum(x, 0.0))),
+    )
+
+
+def _gelu_d1(x):
+    return special.ndtr(x) + x * _gauss_pdf(x)
+
+
+def _gelu_d2(x):
+    return _gauss_pdf(x) * (2.0 - x * x)
+
+
+def _silu_d1(x):
+    s = _sigmoid(x)
+    return s * (1.0 + x * (1.0 - s))
+
+
+def _silu_d2(x):
+    s = _sigmoid(x)
+    return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
+
+
+def _softplus_d2(x):
+    s = _sigmoid(x)
+    return s * (1.0 - s)
+
+
+def _zeros(x):
+    return np.zeros_like(np.asarray(x, dtype=np.float64))
+
+
+def _ones(x):
+    return np.ones_like(np.asarray(x, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- torch pieces
+def _torch_builtin(name: str, **params: float) -> Callable[[Any], Any]:
+    import torch
+    import torch.nn.functional as F
+
+    if name == "tanh":
+        return torch.tanh
+    if name == "erf":
+        return torch.erf
+    if name == "relu":
+        return torch.relu
+    if name == "leaky_relu":
+        slope = params["negative_slope"]
+        return lambda x: F.leaky_relu(x, slope)
+    if name == "linear":
+        return lambda x: x
+    if name == "elu":
+        alpha = params["alpha"]
+        return lambda x: F.elu(x, alpha)
+    if name == "selu":
+        return F.selu
+    if name == "gelu":
+        return F.gelu  # exact (erf) form, matching x * Phi(x)
+    if name == "silu":
+        return F.silu
+    if name == "sin":
+        return torch.sin
+    if name == "hard_tanh":
+        return F.hardtanh
+    if name == "softplus":
+        # threshold 40: above it log1p(exp(x)) == x to float64 precision, so NumPy and torch agree.
+        return lambda x: F.softplus(x, beta=1.0, threshold=40.0)
+    raise AssertionError(name)
+
+
+class _LazyTorch:
+    """Defer importing torch until the finite-width engine needs the function."""
+
+    def __init__(self, name: str, params: dict[str, float]):
+        self._name, self._params, self._fn = name, params, None
+
+    def __call__(self, x):
+        if self._fn is None:
+            self._fn = _torch_builtin(self._name, **self._params)
+        return self._fn(x)
+
+
+# --------------------------------------------------------------------------- registry
+def _builtin(name: str, **params: float) -> Activation:
+    torch_fn = _LazyTorch(name, params)
+    if name == "tanh":
+        return Activation(name, np.tanh, _tanh_d1, _tanh_d2, torch_fn, odd=True)
+    if name == "erf":
+        return Activation(name, special.erf, _erf_d1, _erf_d2, torch_fn, odd=True)
+    if name == "relu":
+        phi, d1, d2 = _leaky(0.0)
+        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), smooth=False)
+    if name == "leaky_relu":
+        phi, d1, d2 = _leaky(params["negative_slope"])
+        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False)
+    if name == "linear":
+        return Activation(name, lambda x: np.asarray(x, dtype=np.float64), _ones, _zeros, torch_fn, odd=True)
+    if name == "elu":
+        phi, d1, d2 = _elu(params["alpha"])
+        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False)
+    if name == "selu":
+        phi, d1, d2 = _elu(SELU_ALPHA, SELU_SCALE)
+        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), smooth=False)
+    if name == "gelu":
+        return Activation(name, lambda x: x * special.ndtr(x), _gelu_d1, _gelu_d2, torch_fn)
+    if name == "silu":
+        return Activation(name, lambda x: x * _sigmoid(x), _silu_d1, _silu_d2, torch_fn)
+    if name == "sin":
+        return Activation(name, np.sin, np.cos, lambda x: -np.sin(x), torch_fn, odd=True)
+    if name == "hard_tanh":
+        return Activation(
+            name,
+            lambda x: np.clip(x, -1.0, 1.0),
+            lambda x: np.where(np.abs(x) < 1.0, 1.0, 0.0),
+            _zeros,
+            torch_fn,
+            kinks=(-1.0, 1.0),
+            odd=True,
+            smooth=False,
+        )
+    if name == "softplus":
+        return Activation(name, lambda x: np.logaddexp(0.0, x), _sigmoid, _softplus_d2, torch_fn)
+    raise AssertionError(name)
+
+
+_DEFAULT_PARAMS: dict[str, dict[str, float]] = {"leaky_relu": {"negative_slope": 0.01}, "elu": {"alpha": 1.0}}
+
+
+def _from_callable(fn: Callable[[Any], Any], name: str | None = None) -> Activation:
+    """Wrap a torch-compatible elementwise function; derivatives come from autograd in float64."""
+    import torch
+
+    def phi(x):
+        with torch.no_grad():
+            return fn(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
+
+    def derivatives(x, order: int):
+        t = torch.as_tensor(np.asarray(x, dtype=np.float64)).clone().requires_grad_(True)
+        y = fn(t)
+        (g,) = torch.autograd.grad(y.sum(), t, create_graph=order > 1)
+        if order == 1:
+            return g.detach().numpy()
+        if not g.requires_grad:  # piecewise-linear: phi'' vanishes almost everywhere
+            return np.zeros_like(g.detach().numpy())
+        (g2,) = torch.autograd.grad(g.sum(), t, allow_unused=True)
+        return np.zeros_like(g.detach().numpy()) if g2 is None else g2.detach().numpy()
+
+    probe = np.linspace(-3.0, 3.0, 13)
+    try:
+        out = phi(probe)
+    except Exception as exc:  # noqa: BLE001 - any failure means the callable is unusable
+        raise TypeError(
+            f"activation callable must map a torch.Tensor elementwise to a tensor, calling it failed: {exc}"
+        ) from exc
+    if np.shape(out) != probe.shape:
+        raise TypeError(f"activation callable must act elementwise, got output shape {np.shape(out)} for input (13,)")
+    label = name or getattr(fn, "__name__", "custom")
+    return Activation(
+        label,
+        phi,
+        lambda x: derivatives(x, 1),
+        lambda x: derivatives(x, 2),
+        fn,
+        odd=bool(np.allclose(phi(-probe), -out)),
+        smooth=False,
+    )
+
+
+def get_activation(activation: str | Activation | Callable[[Any], Any], **params: float) -> Activation:
+    """Return the :class:`Activation` for a registry name, an existing ``Activation`` or a callable.
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+        One of :data:`ACTIVATIONS`, an ``Activation`` (returned unchanged) or a torch-compatible
+        elementwise function (wrapped; derivatives from autograd).
+    **params
+        Family parameters: ``negative_slope`` for ``leaky_relu`` (default 0.01), ``alpha`` for ``elu``
+        (default 1.0).
+    """
+    if isinstance(activation, Activation):
+        if params:
+            raise TypeError(f"activation parameters {sorted(params)} cannot be applied to an Activation instance")
+        return activation
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS} or a callable, got {activation!r}")
+        allowed = _DEFAULT_PARAMS.get(activation, {})
+        unknown = set(params) - set(allowed)
+        if unknown:
+            raise TypeError(
+                f"activation {activation!r} accepts parameters {sorted(allowed) or 'none'}, got {sorted(unknown)}"
+            )
+        merged = {**allowed, **{k: float(v) for k, v in params.items()}}
+        for key, value in merged.items():
+            if not math.isfinite(value):
+                raise ValueError(f"{key} must be finite, got {value}")
+        if activation == "elu" and merged["alpha"] <= 0:
+            raise ValueError(f"alpha must be > 0, got {merged['alpha']}")
+        return _builtin(activation, **merged)
+    if callable(activation):
+        return _from_callable(activation)
+    raise TypeError(f"activation must be one of {ACTIVATIONS}, an Activation or a callable, got {activation!r}")
