@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def parse_range(name: str, text: str) -> np.ndarray:
         elif len(parts) == 3:
             start, stop = float(parts[0]), float(parts[1])
             count = int(parts[2])
+            if not (np.isfinite(start) and np.isfinite(stop)):
+                raise ValueError("non-finite bounds")
             if count < 1:
                 raise ValueError(f"{name} count must be >= 1, got {count} in {text!r}")
             values = np.linspace(start, stop, count)
@@ -177,7 +180,10 @@ def write_zarr(obj: Any, path: str | os.PathLike[str], name: str = "out") -> Pat
     ds = obj.to_dataset(name=obj.name or "value") if isinstance(obj, xr.DataArray) else obj
     tmp = _temporary_sibling(path)
     try:
-        ds.to_zarr(tmp, mode="w", consolidated=True)
+        with warnings.catch_warnings():
+            # Consolidated metadata is not yet in the zarr v3 spec; xarray reads it and it saves a listing per open.
+            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+            ds.to_zarr(tmp, mode="w", consolidated=True)
         replace_path(tmp, path)
     finally:
         if tmp.exists():
