@@ -13,6 +13,9 @@ Conventions
   use a derivative-free equivalent there (e.g. ``V'(q) = E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)``).
 * User callables are taken as torch functions; NumPy versions and derivatives come from
   ``torch.autograd`` in float64 (the documented fallback), so they are exact but slower.
+* Closed-form Gaussian expectations (:class:`GaussianKernels`) exist for ``erf`` (arcsine kernel),
+  ``relu``/``leaky_relu`` (arc-cosine kernel), ``linear`` and ``sin``; ``Activation.kernels`` is ``None``
+  for the others and the mean-field engine integrates numerically.
 """
 
 from __future__ import annotations
@@ -47,6 +50,131 @@ ACTIVATIONS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class GaussianKernels:
+    """Closed-form Gaussian expectations of an activation.
+
+    ``(u1, u2)`` is a centred Gaussian pair with variances ``q1``, ``q2`` (pre-activation second moments)
+    and covariance ``q12``; ``z ~ N(0, 1)``. All functions broadcast over NumPy arrays.
+
+    Attributes
+    ----------
+    second_moment : callable ``q -> E[phi(sqrt(q) z)^2]``
+    second_moment_derivative : callable ``q -> d/dq E[phi(sqrt(q) z)^2]``
+    slope_moment : callable ``q -> E[phi'(sqrt(q) z)^2]``
+    cross_moment : callable ``(q1, q2, q12) -> E[phi(u1) phi(u2)]``
+    cross_slope_moment : callable ``(q1, q2, q12) -> E[phi'(u1) phi'(u2)]``
+    half_square_difference : callable ``(q, eps) -> E[(phi(u1) - phi(u2))^2] / 2``
+        for ``q1 = q2 = q`` and correlation ``c = 1 - eps``, evaluated without cancellation as ``eps -> 0``.
+    positively_homogeneous : bool
+        ``phi(a x) = a phi(x)`` for ``a > 0`` (ReLU family, linear): then every ratio above is independent of ``q``.
+    """
+
+    second_moment: Callable[[np.ndarray], np.ndarray]
+    second_moment_derivative: Callable[[np.ndarray], np.ndarray]
+    slope_moment: Callable[[np.ndarray], np.ndarray]
+    cross_moment: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    cross_slope_moment: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    half_square_difference: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    positively_homogeneous: bool = False
+
+
+def _angle_from_gap(eps: np.ndarray) -> np.ndarray:
+    """``arccos(1 - eps)`` without the loss of precision of ``arccos`` near 1."""
+    return 2.0 * np.arcsin(np.sqrt(np.clip(eps, 0.0, 2.0) / 2.0))
+
+
+def _erf_kernels() -> GaussianKernels:
+    """Arcsine kernel: ``E[erf(u1) erf(u2)] = (2/pi) arcsin(2 q12 / sqrt((1 + 2 q1)(1 + 2 q2)))``."""
+
+    def second_moment(q):
+        return (2.0 / math.pi) * np.arcsin(2.0 * q / (1.0 + 2.0 * q))
+
+    def half_square_difference(q, eps):
+        # arcsin(x) - arcsin(x c) = atan2(x sqrt(1 - x^2 c^2) - x c sqrt(1 - x^2), ...), rewritten as a sum of
+        # positive terms so that it keeps full relative precision as eps -> 0.
+        x = 2.0 * q / (1.0 + 2.0 * q)
+        y = x * (1.0 - eps)
+        a = (1.0 + 4.0 * q) / (1.0 + 2.0 * q) ** 2  # 1 - x^2
+        b = a + x * x * eps * (2.0 - eps)  # 1 - y^2
+        sa, sb = np.sqrt(a), np.sqrt(b)
+        numerator = x * (x * x * eps * (2.0 - eps)) / (sa + sb) + x * eps * sa
+        return (2.0 / math.pi) * np.arctan2(numerator, sa * sb + x * y)
+
+    return GaussianKernels(
+        second_moment=second_moment,
+        second_moment_derivative=lambda q: (4.0 / math.pi) / ((1.0 + 2.0 * q) * np.sqrt(1.0 + 4.0 * q)),
+        slope_moment=lambda q: (4.0 / math.pi) / np.sqrt(1.0 + 4.0 * q),
+        cross_moment=lambda q1, q2, q12: (
+            (2.0 / math.pi) * np.arcsin(2.0 * q12 / np.sqrt((1.0 + 2.0 * q1) * (1.0 + 2.0 * q2)))
+        ),
+        cross_slope_moment=lambda q1, q2, q12: (
+            (4.0 / math.pi) / np.sqrt((1.0 + 2.0 * q1) * (1.0 + 2.0 * q2) - 4.0 * q12 * q12)
+        ),
+        half_square_difference=half_square_difference,
+    )
+
+
+def _sin_kernels() -> GaussianKernels:
+    """``E[sin(u1) sin(u2)] = exp(-(q1 + q2) / 2) sinh(q12)``; ``cosh`` instead of ``sinh`` for ``cos``."""
+
+    def half_square_difference(q, eps):
+        # exp(-q) (sinh(q) - sinh(q c)) = 2 exp(-q) cosh(q (1 - eps / 2)) sinh(q eps / 2): no cancellation at eps -> 0
+        return 2.0 * np.exp(-q) * np.cosh(q * (1.0 - 0.5 * eps)) * np.sinh(0.5 * q * eps)
+
+    return GaussianKernels(
+        second_moment=lambda q: -0.5 * np.expm1(-2.0 * q),
+        second_moment_derivative=lambda q: np.exp(-2.0 * q),
+        slope_moment=lambda q: 0.5 * (1.0 + np.exp(-2.0 * q)),
+        cross_moment=lambda q1, q2, q12: np.exp(-0.5 * (q1 + q2)) * np.sinh(q12),
+        cross_slope_moment=lambda q1, q2, q12: np.exp(-0.5 * (q1 + q2)) * np.cosh(q12),
+        half_square_difference=half_square_difference,
+    )
+
+
+def _arccos_excess(theta: np.ndarray) -> np.ndarray:
+    """``sin(theta) - theta cos(theta)``, with its Taylor series where the difference cancels."""
+    theta = np.asarray(theta, dtype=np.float64)
+    t2 = theta * theta
+    series = theta * t2 * (1.0 / 3.0 - t2 * (1.0 / 30.0 - t2 * (1.0 / 840.0 - t2 / 45360.0)))
+    return np.where(theta < 1e-2, series, np.sin(theta) - theta * np.cos(theta))
+
+
+def _leaky_kernels(slope: float) -> GaussianKernels:
+    """Arc-cosine kernel of degree 1 (Cho & Saul) for ``phi(x) = slope x + (1 - slope) relu(x)``.
+
+    ``E[relu(u1) relu(u2)] = sqrt(q1 q2) (sin t + (pi - t) cos t) / (2 pi)`` with ``cos t = c``, and
+    ``E[u1 relu(u2)] = q12 / 2``.
+    """
+    a, r = slope, (1.0 - slope) ** 2
+    k0 = (1.0 + a * a) / 2.0  # E[phi(u)^2] / q
+
+    def cross_moment(q1, q2, q12):
+        s = np.sqrt(q1 * q2)
+        c = np.clip(np.divide(q12, s, out=np.ones_like(s * 1.0), where=s > 0), -1.0, 1.0)
+        t = np.arccos(c)
+        return a * q12 + r * s * (np.sin(t) + (math.pi - t) * c) / (2.0 * math.pi)
+
+    def cross_slope_moment(q1, q2, q12):
+        s = np.sqrt(q1 * q2)
+        c = np.clip(np.divide(q12, s, out=np.ones_like(s * 1.0), where=s > 0), -1.0, 1.0)
+        return a + r * (math.pi - np.arccos(c)) / (2.0 * math.pi)
+
+    def half_square_difference(q, eps):
+        t = _angle_from_gap(eps)
+        return q * (a * eps + r * (math.pi * eps - _arccos_excess(t)) / (2.0 * math.pi))
+
+    return GaussianKernels(
+        second_moment=lambda q: k0 * np.asarray(q, dtype=np.float64),
+        second_moment_derivative=lambda q: np.full_like(np.asarray(q, dtype=np.float64), k0),
+        slope_moment=lambda q: np.full_like(np.asarray(q, dtype=np.float64), k0),
+        cross_moment=cross_moment,
+        cross_slope_moment=cross_slope_moment,
+        half_square_difference=half_square_difference,
+        positively_homogeneous=True,
+    )
+
+
+@dataclass(frozen=True)
 class Activation:
     """An elementwise nonlinearity with everything both engines need.
 
@@ -67,6 +195,8 @@ class Activation:
     smooth : bool
         True for entire (analytic) activations whose Gaussian integrals converge exponentially on a
         trapezoid rule; False for kinked ones or user callables of unknown regularity.
+    kernels : GaussianKernels or None
+        Closed-form Gaussian expectations where they exist (``erf``, ``relu``, ``leaky_relu``, ``linear``, ``sin``).
     """
 
     name: str
@@ -78,6 +208,7 @@ class Activation:
     odd: bool = False
     params: dict[str, float] = field(default_factory=dict)
     smooth: bool = True
+    kernels: GaussianKernels | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.phi(np.asarray(x, dtype=np.float64))
@@ -217,15 +348,20 @@ def _builtin(name: str, **params: float) -> Activation:
     if name == "tanh":
         return Activation(name, np.tanh, _tanh_d1, _tanh_d2, torch_fn, odd=True)
     if name == "erf":
-        return Activation(name, special.erf, _erf_d1, _erf_d2, torch_fn, odd=True)
+        return Activation(name, special.erf, _erf_d1, _erf_d2, torch_fn, odd=True, kernels=_erf_kernels())
     if name == "relu":
         phi, d1, d2 = _leaky(0.0)
-        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), smooth=False)
+        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), smooth=False, kernels=_leaky_kernels(0.0))
     if name == "leaky_relu":
-        phi, d1, d2 = _leaky(params["negative_slope"])
-        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False)
+        slope = params["negative_slope"]
+        phi, d1, d2 = _leaky(slope)
+        kernels = _leaky_kernels(slope)
+        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False, kernels=kernels)
     if name == "linear":
-        return Activation(name, lambda x: np.asarray(x, dtype=np.float64), _ones, _zeros, torch_fn, odd=True)
+        kernels = _leaky_kernels(1.0)  # slope 1: phi(x) = x
+        return Activation(
+            name, lambda x: np.asarray(x, dtype=np.float64), _ones, _zeros, torch_fn, odd=True, kernels=kernels
+        )
     if name == "elu":
         phi, d1, d2 = _elu(params["alpha"])
         return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False)
@@ -237,7 +373,7 @@ def _builtin(name: str, **params: float) -> Activation:
     if name == "silu":
         return Activation(name, lambda x: x * _sigmoid(x), _silu_d1, _silu_d2, torch_fn)
     if name == "sin":
-        return Activation(name, np.sin, np.cos, lambda x: -np.sin(x), torch_fn, odd=True)
+        return Activation(name, np.sin, np.cos, lambda x: -np.sin(x), torch_fn, odd=True, kernels=_sin_kernels())
     if name == "hard_tanh":
         return Activation(
             name,
@@ -263,10 +399,10 @@ def _from_callable(fn: Callable[[Any], Any], name: str | None = None) -> Activat
 
     def phi(x):
         with torch.no_grad():
-            return fn(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
+            return fn(torch.as_tensor(np.array(x, dtype=np.float64))).numpy()
 
     def derivatives(x, order: int):
-        t = torch.as_tensor(np.asarray(x, dtype=np.float64)).clone().requires_grad_(True)
+        t = torch.as_tensor(np.array(x, dtype=np.float64)).requires_grad_(True)
         y = fn(t)
         (g,) = torch.autograd.grad(y.sum(), t, create_graph=order > 1)
         if order == 1:
@@ -279,7 +415,7 @@ def _from_callable(fn: Callable[[Any], Any], name: str | None = None) -> Activat
     probe = np.linspace(-3.0, 3.0, 13)
     try:
         out = phi(probe)
-    except Exception as exc:  # noqa: BLE001 - any failure means the callable is unusable
+    except Exception as exc:  # any failure means the callable is unusable
         raise TypeError(
             f"activation callable must map a torch.Tensor elementwise to a tensor, calling it failed: {exc}"
         ) from exc
@@ -332,3 +468,8 @@ def get_activation(activation: str | Activation | Callable[[Any], Any], **params
     if callable(activation):
         return _from_callable(activation)
     raise TypeError(f"activation must be one of {ACTIVATIONS}, an Activation or a callable, got {activation!r}")
+
+
+def is_builtin(activation: Activation) -> bool:
+    """True if ``activation`` came from the registry (so its name and parameters identify it)."""
+    return activation.name in ACTIVATIONS and isinstance(activation.torch_fn, _LazyTorch)

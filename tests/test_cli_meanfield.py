@@ -1,0 +1,98 @@
+"""`infoprop meanfield`: files written, summary printed, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from infoprop.cli import main
+from infoprop.meanfield import MeanField
+
+
+def test_meanfield_writes_store_figure_and_summary(tmp_path, capsys):
+    out, plot = tmp_path / "mf.zarr", tmp_path / "fig" / "mf.png"
+    rc = main(["meanfield", "--sigma-w", "0.5:4:12", "--sigma-b", "0:2:9", "--out", str(out), "--plot", str(plot)])
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "phases: ordered" in stdout and "critical sigma_w" in stdout and "sigma_b=0 -> 1 " in stdout
+    assert plot.stat().st_size > 10_000
+    ds = xr.open_zarr(out).load()
+    expected = MeanField("tanh").phase_diagram(np.linspace(0.5, 4, 12), np.linspace(0, 2, 9))
+    xr.testing.assert_identical(ds, expected)
+
+
+def test_variance_flags_and_activation_parameters(tmp_path, capsys):
+    out = tmp_path / "leaky.zarr"
+    args = ["meanfield", "--activation", "leaky_relu", "--activation-param", "negative_slope=0.2"]
+    args += ["--sigma-w2", "0:4:5", "--sigma-b2", "0:1:3", "--out", str(out), "--plot", str(tmp_path / "p.png")]
+    assert main([*args, "--variable", "phase"]) == 0
+    ds = xr.open_zarr(out).load()
+    np.testing.assert_allclose(ds.sigma_w.values, np.sqrt([0, 1, 2, 3, 4]))
+    np.testing.assert_allclose(ds.sigma_b.values, np.sqrt([0, 0.5, 1]))
+    assert json.loads(ds.attrs["parameters"])["activation"] == {"name": "leaky_relu", "negative_slope": 0.2}
+    # chi_1 = sigma_w^2 (1 + a^2) / 2 for every q
+    np.testing.assert_allclose(ds.chi1.values[:3, 0], np.array([0, 1, 2]) * 1.04 / 2)
+    assert "unbounded" in capsys.readouterr().out
+
+
+def test_plot_function_handles_every_variable(tmp_path):
+    from infoprop._common import save_figure
+    from infoprop.plots.meanfield import plot_phase_diagram
+
+    ds = MeanField("erf").phase_diagram(np.linspace(0.2, 3, 8), np.linspace(0, 1.5, 6))
+    for name in ds.data_vars:
+        fig = plot_phase_diagram(ds, name)
+        assert fig.axes[0].get_xlabel() == "sigma_w (std)" and fig.axes[0].get_ylabel() == "sigma_b (std)"
+        save_figure(fig, tmp_path / f"{name}.png")
+    with pytest.raises(ValueError, match="variable must be one of"):
+        plot_phase_diagram(ds, "nope")
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--sigma-w", "1:2"], "--sigma-w must be 'start:stop:count'"),
+        (["--sigma-w", "0:1:zero"], "--sigma-w must be 'start:stop:count'"),
+        (["--sigma-b", "-1:1:3"], "--sigma-b must be >= 0"),
+        (["--sigma-w", "0:nan:3"], "0:nan:3"),
+        (["--sigma-w", "0:1:0"], "count must be >= 1"),
+        (["--sigma-w", "1:2:3", "--sigma-w2", "1:2:3"], "not both"),
+        (["--activation", "swish"], "activation must be one of"),
+        (["--activation-param", "slope"], "--activation-param must be key=value"),
+        (["--activation", "tanh", "--activation-param", "alpha=1"], "accepts parameters"),
+        (["--variable", "entropy"], "--variable must be one of"),
+        (["--method", "magic"], "method must be one of"),
+        (["--bogus"], "bogus"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys, args, match):
+    rc = main(["meanfield", *args, "--out", str(tmp_path / "x.zarr")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1 and match in err
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_summary_reports_critical_points(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "meanfield",
+                "--activation",
+                "erf",
+                "--sigma-w",
+                "0:2:5",
+                "--sigma-b",
+                "0",
+                "--out",
+                str(tmp_path / "e.zarr"),
+            ]
+        )
+        == 0
+    )
+    stdout = capsys.readouterr().out
+    assert f"{math.sqrt(math.pi) / 2:.6g}" in stdout

@@ -1,0 +1,363 @@
+"""Mean-field engine against independent references: mpmath quadrature, closed forms, iterated maps."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, optimize
+
+from infoprop.activations import get_activation
+from infoprop.meanfield import CRITICAL_TOLERANCE, PHASES, MeanField, phase_labels
+
+ORDERED, CHAOTIC, CRITICAL, UNBOUNDED = range(4)
+
+# --------------------------------------------------------------------------- mpmath references (30 digits)
+MP_PHI = {  # name: (phi, phi', kinks)
+    "tanh": (mp.tanh, lambda x: mp.sech(x) ** 2, ()),
+    "erf": (mp.erf, lambda x: 2 / mp.sqrt(mp.pi) * mp.exp(-x * x), ()),
+    "hard_tanh": (lambda x: max(-1, min(1, x)), lambda x: 1 if abs(x) < 1 else 0, (-1, 1)),
+    "elu": (lambda x: x if x > 0 else mp.expm1(x), lambda x: 1 if x > 0 else mp.exp(x), (0,)),
+    "gelu": (lambda x: x * mp.ncdf(x), lambda x: mp.ncdf(x) + x * mp.npdf(x), ()),
+    "softplus": (lambda x: mp.log1p(mp.exp(x)), lambda x: 1 / (1 + mp.exp(-x)), ()),
+}
+
+
+def mp_gauss(f, q, kinks):
+    """E[f(sqrt(q) z)] by tanh-sinh quadrature split at the kinks and around the steep region."""
+    s = mp.sqrt(q)
+    points = sorted({mp.mpf(-1), mp.mpf(0), mp.mpf(1), *(mp.mpf(k) / s for k in kinks)})
+    return mp.quad(lambda z: f(s * z) * mp.npdf(z), [-mp.inf, *points, mp.inf])
+
+
+def mp_second_moment(name: str, q) -> mp.mpf:
+    phi, _, kinks = MP_PHI[name]
+    return mp_gauss(lambda u: phi(u) ** 2, q, kinks)
+
+
+def mp_q_star(name: str, sw: float, sb: float, guess: float) -> mp.mpf:
+    sw2, sb2 = mp.mpf(sw) ** 2, mp.mpf(sb) ** 2
+    return mp.findroot(lambda q: sw2 * mp_second_moment(name, q) + sb2 - q, mp.mpf(guess))
+
+
+# --------------------------------------------------------------------------- q*, chi_1, chi_q vs mpmath
+CASES = [  # (activation, sigma_w, sigma_b): q* from ~0.1 to ~100, smooth and kinked
+    ("tanh", 1.5, 0.3),
+    ("tanh", 10.0, 1.0),  # q* ~ 93
+    ("tanh", 0.8, 0.5),
+    ("hard_tanh", 2.0, 0.5),
+    ("hard_tanh", 9.0, 2.0),
+    ("elu", 1.2, 0.4),
+    ("gelu", 1.3, 0.2),
+    ("softplus", 0.9, 0.1),
+]
+
+
+@pytest.mark.parametrize(("name", "sw", "sb"), CASES)
+def test_fixed_point_and_slopes_match_mpmath(name, sw, sb):
+    _, dphi, kinks = MP_PHI[name]
+    with mp.workdps(20):
+        ref = mp_q_star(name, sw, sb, MeanField(name).q_star(sw, sb))
+        chi_q = mp.diff(lambda x: mp.mpf(sw) ** 2 * mp_second_moment(name, x), ref)
+        chi1 = mp.mpf(sw) ** 2 * mp_gauss(lambda u: dphi(u) ** 2, ref, kinks)
+    for method in ("fast", "quadrature"):
+        mf = MeanField(name, method=method)
+        assert mf.q_star(sw, sb) == pytest.approx(float(ref), rel=1e-10)
+        assert mf.chi_q(sw, sb) == pytest.approx(float(chi_q), rel=1e-9)
+        assert mf.chi1(sw, sb) == pytest.approx(float(chi1), rel=1e-10)
+
+
+def test_moments_match_mpmath_up_to_q_100():
+    for name in ("tanh", "hard_tanh", "elu"):
+        for method in ("fast", "quadrature"):
+            mf = MeanField(name, method=method)
+            q = np.array([1e-4, 0.37, 5.0, 100.0])
+            f0, _, _ = mf.moments(q)
+            with mp.workdps(20):
+                ref = [float(mp_second_moment(name, mp.mpf(v))) for v in q]
+            np.testing.assert_allclose(f0, ref, rtol=1e-11)
+
+
+# --------------------------------------------------------------------------- c*, chi_c vs a second method
+def _kernel_reference(q: float, c: float, f, kinks=()):
+    """E[f(u1) f(u2)] for Var = q, correlation c: nested adaptive Gauss-Kronrod quadrature (scipy)."""
+    s, sn = math.sqrt(q), math.sqrt(1 - c * c)
+    pdf = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+
+    def quad(g, points):
+        points = [p for p in points if abs(p) < 12] or None
+        return integrate.quad(g, -12, 12, points=points, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+
+    def inner(z1):
+        cuts = [(k / s - c * z1) / sn for k in kinks]
+        return f(s * z1) * quad(lambda z2: f(s * (c * z1 + sn * z2)) * pdf(z2), cuts) * pdf(z1)
+
+    return quad(inner, [k / s for k in kinks])
+
+
+@pytest.mark.parametrize(("sw", "sb"), [(2.0, 0.5), (3.0, 0.05)])
+def test_tanh_correlation_fixed_point_matches_direct_quadrature(sw, sb):
+    """c* from C(c) = c solved with brentq on a nested scipy quadrature of E[tanh(u1) tanh(u2)]."""
+    mf = MeanField("tanh")
+    q = mf.q_star(sw, sb)
+    c_ref = optimize.brentq(
+        lambda c: (sw**2 * _kernel_reference(q, c, math.tanh) + sb**2) / q - c, 0.0, 0.999, xtol=1e-14
+    )
+    chi_c_ref = sw**2 * _kernel_reference(q, c_ref, lambda x: 1 / math.cosh(x) ** 2)
+    assert mf.c_star(sw, sb) == pytest.approx(c_ref, rel=1e-9)
+    assert mf.chi_c(sw, sb) == pytest.approx(chi_c_ref, rel=1e-9)
+
+
+def test_kinked_correlation_fixed_point_matches_direct_quadrature():
+    """hard_tanh (kinks at +-1) has no Mehler table: the 2-D Gauss-Legendre path against nested scipy quadrature."""
+    sw, sb = 2.5, 0.3
+    mf = MeanField("hard_tanh")
+    q = mf.q_star(sw, sb)
+    phi, dphi = (lambda x: max(-1.0, min(1.0, x))), (lambda x: float(abs(x) < 1))
+    c_ref = optimize.brentq(
+        lambda c: (sw**2 * _kernel_reference(q, c, phi, (-1, 1)) + sb**2) / q - c, 0.0, 0.999, xtol=1e-14
+    )
+    assert mf.c_star(sw, sb) == pytest.approx(c_ref, rel=1e-9)
+    assert mf.chi_c(sw, sb) == pytest.approx(sw**2 * _kernel_reference(q, c_ref, dphi, (-1, 1)), rel=1e-9)
+
+
+@pytest.mark.parametrize("eps", [1e-9, 1e-5, 1e-2, 0.5, 1.0])
+def test_pair_quadrature_near_c_one_matches_arc_cosine_kernel(eps):
+    """The numeric 2-D path (kernels removed) keeps relative precision of E[(phi(u1) - phi(u2))^2] as c -> 1."""
+    for params in ({}, {"negative_slope": 0.2}):
+        act = get_activation("leaky_relu", **params) if params else get_activation("relu")
+        numeric = MeanField(dataclasses.replace(act, kernels=None), method="quadrature")
+        q = np.array([0.7, 30.0])
+        d, s, _ = numeric._pair(q, np.full(2, eps))
+        np.testing.assert_allclose(d, act.kernels.half_square_difference(q, eps), rtol=1e-11)
+        np.testing.assert_allclose(s, act.kernels.cross_slope_moment(q, q, q * (1 - eps)), rtol=1e-11)
+
+
+def test_fast_path_equals_quadrature_on_a_grid():
+    sw, sb = np.array([0.6, 1.05, 1.4, 2.2, 3.1, 3.9]), np.array([0.0, 0.004, 0.3, 1.1, 2.0])
+    fast = MeanField("tanh").phase_diagram(sw, sb)
+    slow = MeanField("tanh", method="quadrature").phase_diagram(sw, sb)
+    assert (fast.phase.values == slow.phase.values).all()
+    assert (fast.phase.values == CHAOTIC).sum() >= 10
+    for name in ("q_star", "chi1", "chi_q", "c_star", "chi_c", "xi_q", "xi_c", "xi_grad"):
+        a, b = fast[name].values, slow[name].values
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=0, err_msg=name)
+
+
+# --------------------------------------------------------------------------- critical lines
+def test_erf_critical_line_closed_form():
+    sb = np.array([0.0, 0.05, 0.5, 1.0, 2.0])
+    for act in (get_activation("erf"), dataclasses.replace(get_activation("erf"), kernels=None)):
+        mf = MeanField(act)
+        sw = mf.critical_sigma_w(sb)
+        np.testing.assert_allclose(mf.q_star(sw, sb), 4 * sw**4 / math.pi**2 - 0.25, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(mf.chi1(sw, sb), 1.0, rtol=1e-11)
+        assert sw[0] == pytest.approx(math.sqrt(math.pi) / 2, rel=1e-13)
+        np.testing.assert_allclose(mf.critical_sigma_b(sw), sb, rtol=1e-9, atol=1e-9)
+
+
+def test_tanh_critical_points_match_mpmath():
+    mf = MeanField("tanh")
+    assert mf.critical_sigma_w(0.0) == pytest.approx(1.0, rel=1e-14)
+    sw2 = mf.critical_sigma_w(math.sqrt(0.05)) ** 2
+    with mp.workdps(25):
+
+        def slope(q):
+            s = mp.sqrt(q)
+            return mp.quad(lambda z: mp.sech(s * z) ** 4 * mp.npdf(z), [-mp.inf, -1, 0, 1, mp.inf])
+
+        def equations(q, w2):
+            return [w2 * mp_second_moment("tanh", q) + mp.mpf("0.05") - q, w2 * slope(q) - 1]
+
+        q_ref, w2_ref = mp.findroot(equations, (mp.mpf(0.5), mp.mpf(1.7)))
+    assert sw2 == pytest.approx(float(w2_ref), rel=1e-10)
+    assert round(sw2, 2) == 1.76
+    assert mf.q_star(math.sqrt(sw2), math.sqrt(0.05)) == pytest.approx(float(q_ref), rel=1e-9)
+    assert np.isnan(mf.critical_sigma_b(0.9))  # sigma_w < 1: ordered at every sigma_b
+
+
+def test_relu_slopes_and_single_critical_point():
+    mf = MeanField("relu")
+    sw = np.array([0.5, 1.0, 1.3, math.sqrt(2), 1.6, 3.0])
+    for sb in (0.0, 0.7):
+        np.testing.assert_allclose(mf.chi1(sw, sb), sw**2 / 2, rtol=1e-15)
+        np.testing.assert_allclose(mf.chi_q(sw, sb), sw**2 / 2, rtol=1e-15)
+    assert mf.critical_sigma_w(0.0) == pytest.approx(math.sqrt(2), rel=1e-15)
+    assert np.isnan(mf.critical_sigma_w(0.5))
+    assert mf.critical_sigma_b(math.sqrt(2)) == 0.0 and np.isnan(mf.critical_sigma_b(1.3))
+    assert mf.q_star(1.0, 0.5) == pytest.approx(0.25 / 0.5)
+    ds = mf.phase_diagram(sw, np.array([0.0, 0.7]))
+    labels = phase_labels(ds.phase.values)
+    assert labels[3, 0] == "critical" and labels[3, 1] == "unbounded"
+    assert (labels[:3] == "ordered").all() and (labels[4:] == "unbounded").all()
+    assert np.isinf(ds.q_star.values[4:]).all()
+    np.testing.assert_allclose(ds.c_star.values, 1.0)
+
+
+# --------------------------------------------------------------------------- iterated maps
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.05, 4.0), st.floats(0.0, 2.0))
+def test_fixed_points_satisfy_the_maps_erf(sw, sb):
+    mf = MeanField("erf")
+    q, c = mf.q_star(sw, sb), mf.c_star(sw, sb)
+    kern = mf.activation.kernels
+    assert sw**2 * kern.second_moment(q) + sb**2 == pytest.approx(q, rel=1e-12, abs=1e-300)
+    if mf.chi1(sw, sb) > 1 + CRITICAL_TOLERANCE:
+        assert (sw**2 * kern.cross_moment(q, q, q * c) + sb**2) / q == pytest.approx(c, rel=1e-11, abs=1e-15)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(0.3, 4.0), st.floats(0.0, 2.0))
+def test_fixed_points_satisfy_the_maps_tanh(sw, sb):
+    mf = MeanField("tanh")
+    q, c = mf.q_star(sw, sb), mf.c_star(sw, sb)
+    s = math.sqrt(q)
+    if q > 0:
+        v = integrate.quad(
+            lambda z: math.tanh(s * z) ** 2 * math.exp(-z * z / 2), -12, 12, epsabs=1e-14, epsrel=1e-13, limit=200
+        )[0] / math.sqrt(2 * math.pi)
+        assert sw**2 * v + sb**2 == pytest.approx(q, rel=1e-11)
+    if mf.chi1(sw, sb) > 1 + CRITICAL_TOLERANCE and sb > 0 and c < 0.99:
+        assert (sw**2 * _kernel_reference(q, c, math.tanh) + sb**2) / q == pytest.approx(c, rel=1e-9)
+
+
+def _iterate_length(mf, sw, sb, q0, layers):
+    out = [q0]
+    for _ in range(layers):
+        (f0,) = mf._moments(np.array(out[-1]), (0,))
+        out.append(float(sw**2 * f0 + sb**2))
+    return np.array(out)
+
+
+@pytest.mark.parametrize(("name", "sw", "sb"), [("tanh", 1.7, 0.4), ("erf", 1.7, 0.4), ("elu", 1.2, 0.4)])
+def test_iterating_the_length_map_converges_at_rate_chi_q(name, sw, sb):
+    mf = MeanField(name, method="quadrature")
+    q_star = mf.q_star(sw, sb)
+    traj = _iterate_length(mf, sw, sb, 1.0, 200)
+    assert traj[-1] == pytest.approx(q_star, rel=1e-13)
+    near = _iterate_length(mf, sw, sb, q_star * (1 + 1e-4), 12)
+    rates = np.diff(np.log(np.abs(near - q_star)[:10]))
+    assert -1 / rates[-1] == pytest.approx(mf.xi_q(sw, sb), rel=1e-3)
+
+
+@pytest.mark.parametrize(("name", "sw", "sb"), [("erf", 2.0, 0.5), ("erf", 0.7, 0.2), ("tanh", 3.0, 1.0)])
+def test_correlations_converge_at_rate_chi_c(name, sw, sb):
+    mf = MeanField(name)
+    q, c_star = mf.q_star(sw, sb), mf.c_star(sw, sb)
+    depth = 40 if name == "tanh" else 150
+    # both inputs start at q*: layer 1 (acting on x) keeps q at sigma_w^2 q* + sigma_b^2; start from the fixed point of
+    # that linear step instead, so that q^l = q* from layer 1 on
+    q0 = (q - sb**2) / sw**2
+    traj = mf.trajectory(sw, sb, q0=q0, c0=0.2, depth=depth)
+    np.testing.assert_allclose(traj.q1.values[1:], q, rtol=1e-12)
+    gap = np.abs(traj.c.values - c_star)
+    chi_c = mf.chi_c(sw, sb)
+    # geometric approach at the predicted rate: local rate and the whole tail from layer 10 on
+    assert -1 / math.log(gap[11] / gap[10]) == pytest.approx(mf.xi_c(sw, sb), rel=2e-2)
+    assert gap[-1] == pytest.approx(gap[10] * chi_c ** (depth - 10), rel=5e-2)
+    if name == "erf":
+        assert traj.c.values[-1] == pytest.approx(c_star, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- phases and edge cases
+def test_phase_labels_and_documented_edge_values():
+    tanh = MeanField("tanh")
+    assert phase_labels(tanh.phase_diagram([0.5, 3.0], [0.5]).phase.values).ravel().tolist() == ["ordered", "chaotic"]
+    # sigma_b = 0, odd phi, sigma_w <= 1: q* = 0, c* reported as 1
+    assert tanh.q_star(0.8, 0.0) == 0.0 and tanh.c_star(0.8, 0.0) == 1.0
+    assert tanh.xi_q(0.8, 0.0) == pytest.approx(-1 / math.log(0.64))
+    ds = tanh.phase_diagram([1.0], [0.0])
+    assert ds.phase.item() == CRITICAL and ds.xi_c.item() == math.inf and ds.xi_q.item() == math.inf
+    # sigma_w = 0
+    assert tanh.q_star(0.0, 0.7) == pytest.approx(0.49) and tanh.chi1(0.0, 0.7) == 0.0
+    assert tanh.xi_c(0.0, 0.7) == 0.0 and tanh.xi_grad(0.0, 0.7) == 0.0
+    # sigma_b = 0, sigma_w > 1: chaotic with c* = 0
+    assert tanh.c_star(1.5, 0.0) == 0.0 and tanh.q_star(1.5, 0.0) > 0
+    # unbounded activations
+    relu = MeanField("relu")
+    assert relu.q_star(2.0, 0.3) == math.inf and relu.chi1(2.0, 0.3) == pytest.approx(2.0)
+    linear = MeanField("linear")
+    assert linear.q_star(1.0, 0.0) == 1.0 and linear.phase_diagram([1.0], [0.0]).phase.item() == CRITICAL
+    assert linear.q_star(1.2, 0.0) == math.inf
+    gelu = MeanField("gelu")
+    assert gelu.q_star(3.0, 0.1) == math.inf and np.isnan(gelu.chi1(3.0, 0.1))
+    assert gelu.phase_diagram([3.0], [0.1]).phase.item() == UNBOUNDED
+
+
+def test_scalars_give_floats_and_arrays_broadcast():
+    mf = MeanField("erf")
+    assert isinstance(mf.q_star(1.0, 0.1), float)
+    out = mf.chi1(np.array([[1.0], [2.0]]), np.array([0.0, 0.5, 1.0]))
+    assert out.shape == (2, 3)
+
+
+def test_phase_diagram_dataset_is_self_describing(tmp_path):
+    ds = MeanField("leaky_relu", negative_slope=0.1).phase_diagram(np.linspace(0, 2, 5), np.linspace(0, 1, 4))
+    assert ds.phase.dims == ("sigma_w", "sigma_b") and ds.sizes == {"sigma_w": 5, "sigma_b": 4}
+    for name in ("q_star", "chi1", "chi_q", "c_star", "chi_c", "xi_q", "xi_c", "xi_grad"):
+        assert ds[name].attrs["long_name"] and "units" in ds[name].attrs
+    assert ds.phase.attrs["flag_meanings"].split() == list(PHASES)
+    params = json.loads(ds.attrs["parameters"])
+    assert params["activation"] == {"name": "leaky_relu", "negative_slope": 0.1}
+    assert ds.attrs["sigma_convention"] == "std"
+    ds.to_zarr(tmp_path / "pd.zarr", consolidated=False)
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "pd.zarr", consolidated=False).load(), ds)
+
+
+def test_trajectory_conventions_and_precision():
+    mf = MeanField("erf")
+    ds = mf.trajectory([1.0, 2.0], 0.3, q0=(1.0, 2.0), c0=0.5, depth=4)
+    assert ds.q1.dims == ("layer", "sigma_w") and ds.layer.values.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(ds.q1.values[1], np.array([1.0, 4.0]) * 1.0 + 0.09)  # layer 1 acts on x itself
+    np.testing.assert_allclose(ds.divergence, ds.q1 + ds.q2 - 2 * ds.q12, rtol=1e-12)
+    # nearly identical inputs: the divergence keeps full relative precision (closed form vs quadrature)
+    numeric = MeanField(dataclasses.replace(get_activation("erf"), kernels=None))
+    a = mf.trajectory(1.5, 0.2, q0=1.0, c0=1 - 1e-10, depth=3).divergence.values
+    b = numeric.trajectory(1.5, 0.2, q0=1.0, c0=1 - 1e-10, depth=3).divergence.values
+    np.testing.assert_allclose(a, b, rtol=1e-9)
+    assert a[-1] > 0
+
+
+def test_progress_callback_reports_rows():
+    seen = []
+    MeanField("erf").phase_diagram(
+        np.linspace(0, 3, 7), np.linspace(0, 1, 3), progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen[-1] == (7, 7)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda mf: mf.q_star(-1.0, 0.0), ValueError, "sigma_w must be >= 0"),
+        (lambda mf: mf.chi1(1.0, float("nan")), ValueError, "sigma_b must contain only finite"),
+        (lambda mf: mf.c_star([], 0.0), ValueError, "sigma_w must not be empty"),
+        (lambda mf: mf.q_star([1.0, 2.0], [0.1, 0.2, 0.3]), ValueError, "broadcast"),
+        (lambda mf: mf.q_star("a", 0.1), TypeError, "sigma_w must be a real number"),
+        (lambda mf: mf.phase_diagram([[1.0]], [0.1]), ValueError, "1-D"),
+        (lambda mf: mf.phase_diagram([1.0], []), ValueError, "sigma_b must not be empty"),
+        (lambda mf: mf.trajectory(1.0, 0.1, q0=(1.0, 2.0, 3.0)), ValueError, "q0 must be"),
+        (lambda mf: mf.trajectory(1.0, 0.1, c0=1.5), ValueError, "c0 must be <= 1"),
+        (lambda mf: mf.trajectory(1.0, 0.1, depth=-1), ValueError, "depth must be an integer >= 0"),
+        (lambda mf: mf.critical_sigma_w(-0.1), ValueError, "sigma_b must be >= 0"),
+        (lambda mf: mf.moments(-1.0), ValueError, "q must be >= 0"),
+    ],
+)
+def test_bad_input_raises_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call(MeanField("tanh"))
+
+
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="activation must be one of"):
+        MeanField("swish")
+    with pytest.raises(ValueError, match="method must be one of"):
+        MeanField("tanh", method="magic")
