@@ -1,9 +1,111 @@
-"""`infoprop landscape` (not yet implemented)."""
+"""`infoprop landscape`: one finite-width draw evaluated over a (sigma_w, sigma_b) grid (zarr, figure, summary)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
 import typer
+
+from ._common import console, grid_from_options
+
+DEFAULT_RANGE = "0:4:256"
+METRICS = ("forward", "backward", "lyapunov")
+
+
+def _summary(da, seconds: float, points: int, depth: int) -> str:
+    values = np.asarray(da.values, dtype=float)
+    finite = values[np.isfinite(values)]
+    metric = da.attrs["metric"]
+    lines = [
+        f"{da.attrs['arch']} N={da.attrs['width']} D={depth} {da.attrs['activation']} seed={da.attrs['seed']} "
+        f"{da.attrs['dtype']}: {points} grid points in {seconds:.2f} s ({points * depth / seconds:.3g} point-layers/s)",
+    ]
+    if finite.size:
+        lines.append(
+            f"{da.name}: min {finite.min():.4g}, median {np.median(finite):.4g}, max {finite.max():.4g}"
+            + (f"; {values.size - finite.size} non-finite" if finite.size < values.size else "")
+        )
+    if metric == "lyapunov":
+        lines.append(f"ordered (lambda < 0): {np.mean(values < 0):.1%} of the grid")
+    else:
+        lines.append(f"exactly 0 (states merged): {np.mean(values == 0):.1%}; below 1e-5: {np.mean(values < 1e-5):.1%}")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's command(s) to ``app``."""
+
+    @app.command("landscape")
+    def landscape(
+        arch: Annotated[str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal.")] = "mlp",
+        width: Annotated[int, typer.Option("--width", help="Width N.")] = 100,
+        depth: Annotated[int, typer.Option("--depth", help="Depth D (layers).")] = 1000,
+        activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = "erf",
+        sigma_w: Annotated[
+            str | None, typer.Option("--sigma-w", help=f"Weight STD range start:stop:count [default {DEFAULT_RANGE}].")
+        ] = None,
+        sigma_w2: Annotated[str | None, typer.Option("--sigma-w2", help="Weight VARIANCE range.")] = None,
+        sigma_b: Annotated[
+            str | None, typer.Option("--sigma-b", help=f"Bias STD range start:stop:count [default {DEFAULT_RANGE}].")
+        ] = None,
+        sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="Bias VARIANCE range.")] = None,
+        metric: Annotated[str, typer.Option("--metric", help="forward | backward | lyapunov.")] = "forward",
+        inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward only).")] = (
+            "independent"
+        ),
+        eps: Annotated[float, typer.Option("--eps", help="Perturbation size for --inputs perturbed.")] = 1e-5,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the single draw.")] = 0,
+        dtype: Annotated[str, typer.Option("--dtype", help="float32 | float64.")] = "float32",
+        device: Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")] = "cpu",
+        kernel_size: Annotated[int | None, typer.Option("--kernel-size", help="cnn kernel size [width].")] = None,
+        out: Annotated[Path, typer.Option("--out", help="Zarr store to write.")] = Path("out/landscape.zarr"),
+        plot: Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")] = None,
+    ) -> None:
+        """Forward/backward divergence or Lyapunov exponent of ONE random network over a sigma grid."""
+        import time
+
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from .._common import check_choice, ensure_parent_writable, save_figure, write_zarr
+        from ..networks import RandomNetwork
+
+        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_RANGE)
+        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_RANGE)
+        check_choice("--metric", metric, METRICS)
+        if metric != "forward" and inputs != "independent":
+            raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
+        options = {} if kernel_size is None else {"kernel_size": kernel_size}
+        if kernel_size is not None and arch != "cnn":
+            raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
+        net = RandomNetwork(arch, width, depth, activation, seed=seed, dtype=dtype, device=device, **options)
+        ensure_parent_writable(out, "--out")
+        if plot is not None:
+            ensure_parent_writable(plot, "--plot")
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} points"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        start = time.perf_counter()
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"{arch} {metric}", total=sw.size * sb.size)
+            kwargs = {"progress": lambda done: bar.update(task, completed=done)}
+            if metric == "forward":
+                da = net.divergence(sw, sb, inputs=inputs, eps=eps, **kwargs)
+            elif metric == "backward":
+                da = net.backward_divergence(sw, sb, **kwargs)
+            else:
+                da = net.lyapunov(sw, sb, **kwargs)
+        seconds = time.perf_counter() - start
+        write_zarr(da, out, "--out")
+        if plot is not None:
+            from ..plots.landscape import plot_landscape
+
+            save_figure(plot_landscape(da), plot, "--plot")
+        print(_summary(da, seconds, sw.size * sb.size, depth))
+        print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
