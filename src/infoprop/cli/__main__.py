@@ -1,0 +1,7 @@
+"""``python -m infoprop.cli``: the same as the ``infoprop`` console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

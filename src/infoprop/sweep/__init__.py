@@ -1,0 +1,43 @@
+"""Sweeps at scale: a TOML spec, split into tiles, computed locally or on Dask, stored in one resumable zarr store.
+
+- :func:`load_spec` / :func:`parse_spec` validate a spec file (errors name the key and its line).
+- :func:`run_sweep` computes the missing tiles (in-process, ``workers=N`` local processes, or ``scheduler=``).
+- :func:`sweep_status` reports progress per experiment; :func:`open_landscape` reads one 2-D landscape.
+- ``xarray.open_zarr(store)`` gives the whole study as labelled arrays.
+"""
+
+from __future__ import annotations
+
+from .run import SweepResult, compute_tile, evaluate_tile, run_sweep
+from .spec import AXES, METRICS, SweepSpec, Tile, load_spec, parse_spec
+from .store import (
+    check_store,
+    clean_partial_files,
+    open_landscape,
+    prepare_store,
+    read_spec,
+    sweep_status,
+    tile_counts,
+    write_tile,
+)
+
+__all__ = [
+    "AXES",
+    "METRICS",
+    "SweepResult",
+    "SweepSpec",
+    "Tile",
+    "check_store",
+    "clean_partial_files",
+    "compute_tile",
+    "evaluate_tile",
+    "load_spec",
+    "open_landscape",
+    "parse_spec",
+    "prepare_store",
+    "read_spec",
+    "run_sweep",
+    "sweep_status",
+    "tile_counts",
+    "write_tile",
+]

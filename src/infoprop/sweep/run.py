@@ -1,0 +1,254 @@
+"""Running a sweep: missing tiles computed in-process or on a dask.distributed cluster, each written to the store.
+
+Dask only maps :func:`compute_tile` over the missing tiles, with deterministic keys (:meth:`SweepSpec.tile_key`)
+and retries; every task writes its own tile into the store, so workers must see the store's path (a shared
+file system when the cluster spans several machines). A tile task first checks the tile's status and does
+nothing if it is already done, so retries after a lost worker and concurrent duplicates are harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._common import check_int, ensure_parent_writable
+from .spec import SweepSpec, Tile, load_spec
+from .store import (
+    check_store,
+    clean_partial_files,
+    is_done,
+    prepare_store,
+    tile_counts,
+    tile_index,
+    write_tile,
+)
+
+#: Retries of a tile task that raised (dask's ``allowed-failures``, default 3, covers killed workers).
+RETRIES = 2
+#: Networks kept per process; tiles are submitted experiment by experiment, so two cover the overlap.
+NETWORK_CACHE = 2
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one :func:`run_sweep` call did.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The zarr store.
+    computed : tuple of Tile
+        Tiles this run computed and wrote (those missing when it started).
+    skipped : int
+        Tiles already done when it started.
+    total : int
+        All tiles of the sweep.
+    """
+
+    store: Path
+    computed: tuple[Tile, ...]
+    skipped: int
+    total: int
+
+
+def run_sweep(
+    spec: SweepSpec | str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> SweepResult:
+    """Compute every missing tile of ``spec`` into the zarr store ``out`` (created if needed).
+
+    Parameters
+    ----------
+    spec : SweepSpec or path
+        A validated spec or the path of a TOML spec file.
+    out : path
+        The store. If it exists it must have been written for the same spec by the same infoprop version;
+        only its missing tiles are computed (resume).
+    workers : int, optional
+        Start a local ``dask.distributed.LocalCluster`` with this many worker processes (one thread each).
+    scheduler : str, optional
+        Address of a running dask scheduler (``tcp://HOST:PORT``) whose workers can write to ``out``.
+    progress : bool
+        Show a Rich progress bar (tiles done, throughput, ETA) on stderr.
+
+    Returns
+    -------
+    SweepResult
+        The tiles computed by this run. Values are bitwise identical however the sweep is split, resumed or
+        distributed, because each tile evaluates the same network draw on its own sub-grid.
+    """
+    if workers is not None and scheduler is not None:
+        raise ValueError("give either workers or scheduler, not both")
+    if workers is not None:
+        workers = check_int("workers", workers, minimum=1)
+    if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
+        raise ValueError(f"scheduler must be an address like 'tcp://HOST:PORT', got {scheduler!r}")
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    out = Path(out)
+    # Refuse a mismatching store or an unwritable path before starting (or connecting to) a cluster.
+    if out.exists():
+        check_store(spec, out)
+    else:
+        ensure_parent_writable(out, "out")
+    with _client(workers, scheduler) as client:
+        store = prepare_store(spec, out).resolve()
+        clean_partial_files(store)
+        counts = tile_counts(spec, store)
+        tiles = spec.tiles()
+        todo = [tile for tile in tiles if counts[tile_index(spec, tile)] == 0]
+        with _progress_bar(len(todo), enabled=progress) as advance:
+            if client is None:
+                for tile in todo:
+                    compute_tile(spec, store, tile)
+                    advance()
+            else:
+                _run_on_dask(client, spec, store, todo, advance)
+    return SweepResult(store=store, computed=tuple(todo), skipped=len(tiles) - len(todo), total=len(tiles))
+
+
+def compute_tile(spec: SweepSpec, store: str | os.PathLike[str], tile: Tile) -> bool:
+    """Compute ``tile`` and write it into ``store`` unless it is already done; return whether it computed."""
+    if is_done(spec, store, tile):
+        return False
+    write_tile(spec, store, tile, evaluate_tile(spec, tile))
+    return True
+
+
+def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
+    """Every metric of ``spec`` on the sub-grid of ``tile``, as the engine's ``xarray.DataArray`` results.
+
+    ``dtype`` is the engine's working precision; its results (and so the store) are float64.
+    """
+    experiment = spec.experiment(tile.experiment)
+    options = spec.options
+    arch_options = ()
+    if experiment["arch"] == "cnn" and "kernel_size" in options:
+        arch_options = (("kernel_size", options["kernel_size"]),)
+    network = _network(
+        experiment["arch"],
+        experiment["width"],
+        experiment["depth"],
+        experiment["activation"],
+        experiment["seed"],
+        options["dtype"],
+        options["device"],
+        arch_options,
+    )
+    rows, cols = spec.tile_slices(tile)
+    sigma_w, sigma_b = spec.sigma_w[rows], spec.sigma_b[cols]
+    values = {}
+    for metric in spec.metrics:
+        if metric == "divergence":
+            values[metric] = network.divergence(sigma_w, sigma_b, inputs=options["inputs"], eps=options["eps"])
+        else:
+            values[metric] = getattr(network, metric)(sigma_w, sigma_b)
+    return values
+
+
+@functools.lru_cache(maxsize=NETWORK_CACHE)
+def _network(
+    arch: str,
+    width: int,
+    depth: int,
+    activation: str,
+    seed: int,
+    dtype: str,
+    device: str,
+    arch_options: tuple[tuple[str, Any], ...],
+) -> Any:
+    """One network per experiment and process: drawing depth x width^2 weights once, not once per tile."""
+    from ..networks import RandomNetwork
+
+    return RandomNetwork(
+        arch, width, depth, activation=activation, seed=seed, dtype=dtype, device=device, **dict(arch_options)
+    )
+
+
+@contextmanager
+def _client(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """A dask client for ``workers`` local processes or the ``scheduler`` address; ``None`` for in-process."""
+    if workers is None and scheduler is None:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,  # not the routine warnings of workers shut down at the end
+        )
+        with cluster:
+            with Client(cluster) as client:
+                yield client
+        return
+    try:
+        client = Client(scheduler, timeout=30)
+    except OSError as exc:
+        raise ValueError(f"scheduler must be a reachable dask scheduler, got {scheduler!r} ({exc})") from None
+    with client:
+        yield client
+
+
+def _run_on_dask(client: Any, spec: SweepSpec, store: Path, todo: list[Tile], advance: Callable[[], None]) -> None:
+    from distributed import as_completed
+
+    # One copy of the spec on every worker instead of one per task (its grids travel with it).
+    shared_spec = client.scatter(spec, broadcast=True)
+    futures = [
+        client.submit(compute_tile, shared_spec, str(store), tile, key=spec.tile_key(tile), pure=False, retries=RETRIES)
+        for tile in todo
+    ]
+    for future in as_completed(futures):
+        future.result()
+        advance()
+
+
+@contextmanager
+def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+    """Yield ``advance()``; with ``enabled`` a Rich bar on stderr shows tiles done, tiles/s and the ETA."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tiles"),
+        TextColumn("[progress.data.speed]{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("tiles", total=total, rate="")
+
+        def advance() -> None:
+            bar.advance(task)
+            speed = bar.tasks[0].speed
+            bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
+
+        yield advance
