@@ -21,9 +21,32 @@ _EXPORTS: dict[str, str] = {
     # finite-width engine
     "RandomNetwork": "infoprop.networks",
     # fractal frontier
+    "boundary": "infoprop.fractal",
+    "box_dimension": "infoprop.fractal",
+    "frontier_dimension": "infoprop.fractal",
+    "mean_field_disagreement": "infoprop.fractal",
     "zoom": "infoprop.fractal",
+    "make_figure": "infoprop.figures",
+    "frontier_report": "infoprop.report",
+    # sweeps
+    "run_sweep": "infoprop.sweep",
+    "load_spec": "infoprop.sweep",
+    "open_landscape": "infoprop.sweep",
+    "sweep_status": "infoprop.sweep",
 }
-_SUBMODULES = ("activations", "meanfield", "networks", "fractal", "sweep", "data", "trainability", "plots")
+_SUBMODULES = (
+    "activations",
+    "meanfield",
+    "networks",
+    "fractal",
+    "fractal_sets",
+    "figures",
+    "report",
+    "sweep",
+    "data",
+    "trainability",
+    "plots",
+)
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 

@@ -1,9 +1,113 @@
-"""`infoprop report` (not yet implemented)."""
+"""`infoprop report`: the frontier report on built-in defaults (the README's main command)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from ..report import DEFAULTS
+
+_GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out"),
+    architecture: Annotated[str, typer.Option("--architecture", help="mlp | cnn | fdf | fdfd | ...")] = DEFAULTS[
+        "architecture"
+    ],
+    activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = DEFAULTS["activation"],
+    width: Annotated[int, typer.Option("--width", help="Network width N.")] = DEFAULTS["width"],
+    depth: Annotated[int, typer.Option("--depth", help="Network depth D.")] = DEFAULTS["depth"],
+    sigma_w: Annotated[
+        str | None, typer.Option("--sigma-w", help=f"sigma_w std range start:stop:count [{_GRID}].")
+    ] = None,
+    sigma_w2: Annotated[str | None, typer.Option("--sigma-w2", help="sigma_w^2 variance range instead.")] = None,
+    sigma_b: Annotated[
+        str | None, typer.Option("--sigma-b", help=f"sigma_b std range start:stop:count [{_GRID}].")
+    ] = None,
+    sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="sigma_b^2 variance range instead.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the network draw.")] = DEFAULTS["seed"],
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="tau on L (not log10) for the boundary and mean-field comparison.")
+    ] = DEFAULTS["threshold"],
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+) -> None:
+    """Frontier report: landscape, mean-field line, boundary, dimension, disagreement -> OUT (about a minute)."""
+    from ..report import frontier_report
+    from ._common import grid_from_options
+
+    sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", _GRID)
+    sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
+    kwargs = dict(
+        architecture=architecture,
+        activation=activation,
+        width=width,
+        depth=depth,
+        sigma_w=sw,
+        sigma_b=sb,
+        seed=seed,
+        threshold=threshold,
+    )
+    if progress:
+        summary = _with_progress(out, kwargs)
+    else:
+        summary = frontier_report(out, **kwargs)
+    _print_summary(out, summary)
+
+
+def _with_progress(out: Path, kwargs: dict) -> dict:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..report import frontier_report
+    from ._common import console
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("landscape", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        summary = frontier_report(out, progress=advance, **kwargs)
+        bar.update(task, description="landscape, box counting, files: done")
+    return summary
+
+
+def _print_summary(out: Path, summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    p, d = summary["parameters"], summary["dimension"]
+    table = Table(
+        title=f"Fractal frontier: {p['architecture'].upper()}, {p['activation']}, N = {p['width']}, "
+        f"D = {p['depth']}, seed {p['seed']}"
+    )
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    table.add_row(
+        "grid (sigma_w x sigma_b, std)",
+        f"[{p['sigma_w'][0]:g}, {p['sigma_w'][1]:g}] x "
+        f"[{p['sigma_b'][0]:g}, {p['sigma_b'][1]:g}], {p['sigma_w'][2]} x {p['sigma_b'][2]}",
+    )
+    table.add_row(
+        "frontier dimension (robust, median over tau)",
+        f"{d['recommended']:.3f} ± {d['recommended_stderr']:.3f} ({d['resolved_thresholds']} tau)",
+    )
+    table.add_row(
+        "authors' rule (1..48 px OLS, max over tau)",
+        f"{d['authors']:.3f} ± {d['authors_stderr']:.3f} at tau = {d['authors_threshold']:.3g}",
+    )
+    for estimator, result in d["at_threshold"].items():
+        value = "no boundary" if result["dimension"] is None else f"{result['dimension']:.3f} ± {result['stderr']:.3f}"
+        table.add_row(f"dimension at tau = {p['threshold']:g} ({estimator})", value)
+    table.add_row(f"boundary cells at tau = {p['threshold']:g}", str(summary["boundary_cells"]))
+    table.add_row("disagreement with mean field (chi_1 < 1)", f"{100 * summary['mean_field_disagreement']:.1f} %")
+    table.add_row("written to", f"{out}/ ({', '.join(summary['files'].values())})")
+    Console(width=120).print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command(s) to ``app``."""
+    """Add ``infoprop report`` to ``app``."""
+    app.command("report")(report)

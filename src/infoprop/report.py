@@ -1,0 +1,207 @@
+"""The frontier report: infoprop's main job (``infoprop report``, ``python3 tasks.py run``).
+
+One finite-width network draw (default: erf MLP, width 100, depth 300, seed 0) is evaluated on a grid of
+``(sigma_w, sigma_b)`` in [0, 4]^2 (standard deviations, 256 x 256 points). The report contains
+
+* the landscape ``L`` (forward divergence of two independent inputs at the last layer) with the mean-field
+  critical line ``chi_1 = 1`` of the same activation;
+* the boundary of the ordered set ``{L <= threshold}`` (default ``threshold = 1e-3``, in units of ``L``);
+* the box-counting dimension of the frontier: infoprop's robust estimator over the threshold sweep
+  ``logspace(-5, 0, 21)`` (median over resolved thresholds, with its uncertainty), the seed authors' rule
+  (maximum over thresholds, their estimator) for comparison, and both at ``threshold``;
+* the disagreement with mean field: the fraction of grid points whose class (``L <= threshold``) differs from
+  the mean-field class (``chi_1 < 1``).
+
+Files written to ``out``: ``landscape.zarr``, ``frontier.zarr`` (robust sweep), ``frontier_dinverno.zarr``,
+``report.png`` (landscape and boundary), ``report-dimension.png`` (box counts and dimension vs threshold,
+both estimators) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._common import (
+    as_float_array,
+    check_int,
+    check_real,
+    ensure_parent_writable,
+    save_figure,
+    write_text,
+    write_zarr,
+)
+
+__all__ = ["DEFAULTS", "frontier_report"]
+
+#: Built-in defaults of the report (about a minute on 2 CPU cores).
+DEFAULTS: dict[str, Any] = {
+    "architecture": "mlp",
+    "activation": "erf",
+    "width": 100,
+    "depth": 300,
+    "resolution": 256,
+    "sigma_max": 4.0,
+    "seed": 0,
+    "threshold": 1e-3,
+}
+
+
+def frontier_report(
+    out: str | os.PathLike[str] = "out",
+    *,
+    architecture: str = DEFAULTS["architecture"],
+    activation: str = DEFAULTS["activation"],
+    width: int = DEFAULTS["width"],
+    depth: int = DEFAULTS["depth"],
+    sigma_w: Any = None,
+    sigma_b: Any = None,
+    seed: int = DEFAULTS["seed"],
+    threshold: float = DEFAULTS["threshold"],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Compute the frontier report and write it to ``out``; return the summary (also in ``summary.json``).
+
+    Parameters
+    ----------
+    out : path
+        Output directory (created if needed; files in it are replaced atomically).
+    architecture, activation, width, depth, seed
+        The network draw, as in :class:`infoprop.RandomNetwork`.
+    sigma_w, sigma_b : 1-D array_like, optional
+        Grid axes (standard deviations, >= 0, at least 129 points each: the boundary image is one smaller
+        and box counting needs 128 pixels for two octaves of box sizes); default ``linspace(0, 4, 256)`` each.
+    threshold : float
+        ``tau`` in units of ``L`` (> 0) for the boundary image, the dimension at one threshold and the
+        disagreement with mean field.
+    progress : callable, optional
+        Called as ``progress(done, total)`` with the number of grid points evaluated so far.
+
+    Returns
+    -------
+    dict
+        The JSON summary: parameters, dimensions with uncertainties, disagreement, file names.
+    """
+    from .fractal import boundary, box_dimension, frontier_dimension, mean_field_disagreement
+    from .networks import RandomNetwork
+
+    width = check_int("width", width, minimum=1)
+    depth = check_int("depth", depth, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
+    default_axis = np.linspace(0.0, DEFAULTS["sigma_max"], DEFAULTS["resolution"])
+    axes = {}
+    for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
+        axis = default_axis if value is None else as_float_array(name, value, minimum=0.0)
+        if axis.ndim != 1 or len(axis) < 129:
+            raise ValueError(f"{name} must be a 1-D grid of at least 129 values, got shape {axis.shape}")
+        axes[name] = axis
+    out_dir = ensure_parent_writable(Path(out) / "summary.json", "out").parent
+
+    network = RandomNetwork(architecture, width, depth, activation=activation, seed=seed)
+    total = len(axes["sigma_w"]) * len(axes["sigma_b"])
+    landscape = network.divergence(
+        axes["sigma_w"],
+        axes["sigma_b"],
+        inputs="independent",
+        progress=None if progress is None else lambda done: progress(done, total),
+    )
+    landscape = landscape.transpose("sigma_w", "sigma_b")
+
+    robust = frontier_dimension(landscape, "sweep", "robust")
+    authors = frontier_dimension(landscape, "sweep", "dinverno")
+    cells = boundary(landscape, threshold)
+    at_threshold = {}
+    for estimator in ("robust", "dinverno"):
+        try:
+            result = box_dimension(cells, estimator)
+            at_threshold[estimator] = {"dimension": result.dimension, "stderr": result.stderr}
+        except ValueError as exc:  # no boundary at this threshold: say so in the summary
+            at_threshold[estimator] = {"dimension": None, "stderr": None, "note": str(exc)}
+    disagreement = mean_field_disagreement(landscape, threshold, activation)
+
+    files = {
+        "landscape": write_zarr(landscape, out_dir / "landscape.zarr").name,
+        "frontier": write_zarr(robust, out_dir / "frontier.zarr").name,
+        "frontier_dinverno": write_zarr(authors, out_dir / "frontier_dinverno.zarr").name,
+    }
+    files["figure"] = save_figure(
+        _landscape_figure(landscape, cells, activation, threshold), out_dir / "report.png"
+    ).name
+    from .plots.fractal import plot_frontier_dimensions
+
+    fig = plot_frontier_dimensions(
+        {"robust": robust, "dinverno (authors)": authors},
+        title=f"{architecture.upper()}, {activation}, N = {width}, D = {depth}",
+    )
+    files["dimension_figure"] = save_figure(fig, out_dir / "report-dimension.png").name
+    summary = {
+        "parameters": {
+            "architecture": architecture,
+            "activation": activation,
+            "width": width,
+            "depth": depth,
+            "seed": seed,
+            "sigma_w": [float(axes["sigma_w"][0]), float(axes["sigma_w"][-1]), len(axes["sigma_w"])],
+            "sigma_b": [float(axes["sigma_b"][0]), float(axes["sigma_b"][-1]), len(axes["sigma_b"])],
+            "threshold": threshold,
+            "sigma_convention": "std",
+        },
+        "dimension": {
+            "recommended": robust.attrs["recommended_dimension"],
+            "recommended_stderr": robust.attrs["recommended_stderr"],
+            "rule": "robust estimator, median over resolved thresholds of logspace(-5, 0, 21)",
+            "resolved_thresholds": robust.attrs["resolved_thresholds"],
+            "authors": authors.attrs["authors_dimension"],
+            "authors_stderr": authors.attrs["authors_stderr"],
+            "authors_threshold": authors.attrs["authors_threshold"],
+            "at_threshold": at_threshold,
+        },
+        "boundary_cells": int(cells.sum()),
+        "mean_field_disagreement": disagreement,
+        "files": files,
+    }
+    write_text(json.dumps(summary, indent=2) + "\n", out_dir / "summary.json")
+    summary["files"]["summary"] = "summary.json"
+    return summary
+
+
+def _landscape_figure(landscape: Any, cells: Any, activation: str, threshold: float) -> Any:
+    import matplotlib.pyplot as plt
+
+    from .plots.fractal import draw_landscape
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
+    draw_landscape(left, landscape, activation=activation, threshold=threshold)
+    left.set_title(f"log10 L; black: L = {threshold:g}; dashed: mean-field chi_1 = 1", fontsize=8)
+    sw, sb = cells["sigma_w"].values, cells["sigma_b"].values
+    right.imshow(
+        cells.values.T,
+        origin="lower",
+        extent=(sw[0], sw[-1], sb[0], sb[-1]),
+        aspect="auto",
+        cmap="Greys",
+        interpolation="nearest",
+    )
+    from .fractal import mean_field_chi1
+
+    chi1 = mean_field_chi1(landscape["sigma_w"].values, landscape["sigma_b"].values, activation)
+    if np.nanmin(chi1) < 1.0 < np.nanmax(chi1):
+        right.contour(
+            landscape["sigma_w"].values,
+            landscape["sigma_b"].values,
+            chi1.T,
+            levels=[1.0],
+            colors="C3",
+            linestyles="--",
+            linewidths=1.0,
+        )
+    right.set_xlabel("sigma_w (std)")
+    right.set_ylabel("sigma_b (std)")
+    right.set_title(f"boundary of {{L <= {threshold:g}}} (2x2 cells); red: mean field", fontsize=8)
+    return fig

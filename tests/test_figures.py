@@ -1,0 +1,159 @@
+"""Tests of the figure recipes (tiny scale) and `infoprop figure`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from infoprop.cli import main
+from infoprop.figures import ARCHITECTURES, PAPER_WINDOWS, RECIPES, SIZES, list_recipes, make_figure
+
+EXPECTED = {
+    "universality": ["universality.zarr", "universality.png"],
+    "finite-size": ["finite-size.zarr", "finite-size.png", "finite-size-disagreement.png"],
+    "zoom": ["zoom.zarr", "zoom.png"],
+    "dimension": [
+        "dimension.zarr",
+        "dimension-landscapes.zarr",
+        "dimension-mlp.png",
+        "dimension-cnn.png",
+        "dimension-fdf.png",
+    ],
+    "tradeoff": ["tradeoff.zarr", "tradeoff.png"],
+    "estimators": ["estimators.zarr", "estimators.png", "estimators-frontier.png"],
+}
+
+
+def test_registry_lists_every_recipe_with_its_docstring_line(capsys):
+    assert sorted(RECIPES) == sorted(EXPECTED)
+    listed = dict(list_recipes())
+    for name, fn in RECIPES.items():
+        assert listed[name] == fn.__doc__.strip().splitlines()[0]
+    for argv in (["figure", "--list"], ["figure", "list"]):
+        assert main(argv) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert [line.split()[0] for line in lines] == sorted(EXPECTED)
+
+
+def test_paper_scale_uses_the_seed_papers_sizes():
+    """1000 x 1000 grids, width 100, depth 1000 (widths 20..1000 for finite-size); not run here (hours)."""
+    for name in ("universality", "zoom", "dimension"):
+        paper = SIZES[name]["paper"]
+        assert (paper["resolution"], paper["width"], paper["depth"]) == (1000, 100, 1000)
+    finite = SIZES["finite-size"]["paper"]
+    assert (finite["resolution"], finite["depth"], min(finite["widths"]), max(finite["widths"])) == (
+        1000,
+        1000,
+        20,
+        1000,
+    )
+    assert SIZES["tradeoff"]["paper"]["depth"] == 1000
+    assert set(SIZES) == set(RECIPES)
+    assert all(set(scales) == {"tiny", "small", "paper"} for scales in SIZES.values())
+
+
+@pytest.fixture(scope="module")
+def tiny_outputs(tmp_path_factory):
+    """Run every recipe once at the tiny scale through the CLI; keep the directory for the checks below."""
+    out = tmp_path_factory.mktemp("figures")
+    codes = {name: main(["figure", name, "--scale", "tiny", "--out", str(out), "--no-progress"]) for name in EXPECTED}
+    return out, codes
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_recipe_writes_its_data_and_figures(tiny_outputs, name):
+    out, codes = tiny_outputs
+    assert codes[name] == 0
+    for filename in EXPECTED[name]:
+        path = out / filename
+        assert path.exists(), filename
+        if filename.endswith(".png"):
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            ds = xr.open_zarr(path)
+            parameters = json.loads(ds.attrs["parameters"])
+            assert parameters["scale"] == "tiny"
+            assert ds.attrs["sigma_convention"] == "std"
+            assert ds.attrs["infoprop_kind"] == f"figure:{name}"
+
+
+def test_universality_and_finite_size_data(tiny_outputs):
+    out, _ = tiny_outputs
+    universality = xr.open_zarr(out / "universality.zarr")["divergence"]
+    assert universality.dims == ("architecture", "sigma_w", "sigma_b")
+    assert list(universality.architecture.values) == list(ARCHITECTURES)
+    finite = xr.open_zarr(out / "finite-size.zarr").load()
+    assert finite["divergence"].dims == ("architecture", "width", "sigma_w", "sigma_b")
+    assert ((finite["disagreement"] >= 0) & (finite["disagreement"] <= 1)).all()
+    assert (finite["divergence"] >= 0).all()
+
+
+def test_zoom_windows_are_nested_paper_sides_centred_on_the_frontier(tiny_outputs):
+    out, _ = tiny_outputs
+    zoomed = xr.open_zarr(out / "zoom.zarr").load()
+    values = zoomed["divergence"]
+    assert values.dims == ("zoom", "sigma_w_index", "sigma_b_index")
+    threshold = json.loads(zoomed.attrs["parameters"])["follow_threshold"]
+    np.testing.assert_allclose(zoomed.window_side, [side for _, side in PAPER_WINDOWS])
+    np.testing.assert_allclose(zoomed.sigma_w[0, [0, -1]], [0.0, 4.0])
+    for k in range(1, len(PAPER_WINDOWS)):
+        lo_w, hi_w = zoomed.sigma_w[k, [0, -1]].values
+        lo_b, hi_b = zoomed.sigma_b[k, [0, -1]].values
+        np.testing.assert_allclose([hi_w - lo_w, hi_b - lo_b], float(zoomed.window_side[k]), rtol=1e-12)
+        prev_w, prev_b = zoomed.sigma_w[k - 1].values, zoomed.sigma_b[k - 1].values
+        assert prev_w[0] - 1e-12 <= lo_w and hi_w <= prev_w[-1] + 1e-12
+        assert prev_b[0] - 1e-12 <= lo_b and hi_b <= prev_b[-1] + 1e-12
+        # The centre is a boundary cell of the previous window: its four neighbouring grid points straddle tau.
+        i = np.searchsorted(prev_w, float(zoomed.center_sigma_w[k])) - 1
+        j = np.searchsorted(prev_b, float(zoomed.center_sigma_b[k])) - 1
+        corners = values[k - 1].values[i : i + 2, j : j + 2] <= threshold
+        assert corners.any() and not corners.all()
+
+
+def test_dimension_data_per_architecture_and_zoom(tiny_outputs):
+    out, _ = tiny_outputs
+    dimension = xr.open_zarr(out / "dimension.zarr").load()
+    assert dimension["dimension"].dims == ("architecture", "zoom", "threshold")
+    assert dimension["recommended_dimension"].dims == ("architecture", "zoom")
+    assert list(dimension.architecture.values) == ["mlp", "cnn", "fdf"]
+    resolved = dimension["resolved"].any("threshold")
+    assert bool(resolved.isel(zoom=0).all())  # the full view always contains the frontier
+    ok = dimension["recommended_dimension"].where(resolved)
+    assert bool(((ok > 0.5) & (ok <= 2.0) | ~resolved).all())
+
+
+def test_tradeoff_ordered_phase_forgets_and_chaotic_phase_amplifies(tiny_outputs):
+    """Deep in the ordered phase both metrics shrink with depth; deep in the chaotic phase robustness grows."""
+    out, _ = tiny_outputs
+    data = xr.open_zarr(out / "tradeoff.zarr").load()
+    shallow, deep = int(data.layer[0]), int(data.layer[-1])
+    ordered = data.sel(sigma_w=data.sigma_w[0])  # sigma_w = 0.05: chi_1 << 1
+    chaotic = data.sel(sigma_w=data.sigma_w[-1])  # sigma_w = 4: chi_1 ~ 2.8
+    assert ordered["separation"].sel(layer=deep) < ordered["separation"].sel(layer=shallow)
+    assert ordered["robustness"].sel(layer=deep) < ordered["robustness"].sel(layer=shallow)
+    assert chaotic["robustness"].sel(layer=deep) > chaotic["robustness"].sel(layer=shallow)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["figure", "nonsense", "--scale", "tiny"],
+        ["figure", "zoom", "--scale", "huge"],
+        ["figure"],
+        ["figure", "zoom", "--seed", "-1"],
+    ],
+)
+def test_bad_figure_arguments_give_one_line_and_exit_code_2(argv, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_make_figure_validates_first(tmp_path):
+    with pytest.raises(ValueError, match="scale must be one of"):
+        make_figure("zoom", "medium", tmp_path)
+    with pytest.raises(ValueError, match="name must be one of"):
+        make_figure("zooom", "tiny", tmp_path)

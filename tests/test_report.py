@@ -1,0 +1,119 @@
+"""Tests of the frontier report (`infoprop report`, infoprop.report.frontier_report) at a small size."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from infoprop.cli import main
+from infoprop.fractal import frontier_dimension
+from infoprop.meanfield import MeanField
+from infoprop.networks import RandomNetwork
+from infoprop.report import frontier_report
+
+SMALL = {"width": 16, "depth": 12, "sigma_w": np.linspace(0.0, 4.0, 129), "sigma_b": np.linspace(0.0, 4.0, 129)}
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    calls = []
+    summary = frontier_report(out, progress=lambda done, total: calls.append((done, total)), **SMALL)
+    return out, summary, calls
+
+
+def test_report_writes_every_file_and_a_consistent_summary(small_report):
+    out, summary, calls = small_report
+    for name in (
+        "landscape.zarr",
+        "frontier.zarr",
+        "frontier_dinverno.zarr",
+        "report.png",
+        "report-dimension.png",
+        "summary.json",
+    ):
+        assert (out / name).exists(), name
+    assert json.loads((out / "summary.json").read_text()) == {k: v for k, v in summary.items() if k != "files"} | {
+        "files": {k: v for k, v in summary["files"].items() if k != "summary"}
+    }
+    assert calls[-1] == (129 * 129, 129 * 129)
+    p = summary["parameters"]
+    assert (p["width"], p["depth"], p["activation"], p["architecture"]) == (16, 12, "erf", "mlp")
+    assert p["sigma_convention"] == "std"
+
+
+def test_report_landscape_is_the_network_draw_and_the_numbers_follow_from_it(small_report):
+    out, summary, _ = small_report
+    landscape = xr.open_zarr(out / "landscape.zarr")["divergence"].load()
+    network = RandomNetwork("mlp", 16, 12, activation="erf", seed=0)
+    expected = network.divergence(SMALL["sigma_w"], SMALL["sigma_b"])
+    np.testing.assert_array_equal(landscape.values, expected.values)
+    # Disagreement: recomputed directly from the mean-field chi_1 on the grid.
+    tau = summary["parameters"]["threshold"]
+    chi1 = MeanField("erf").chi1(SMALL["sigma_w"][:, None], SMALL["sigma_b"][None, :])
+    assert summary["mean_field_disagreement"] == pytest.approx(np.mean((landscape.values <= tau) != (chi1 < 1)))
+    frontier = frontier_dimension(landscape)
+    assert summary["dimension"]["recommended"] == pytest.approx(frontier.attrs["recommended_dimension"])
+    stored = xr.open_zarr(out / "frontier.zarr").load()
+    np.testing.assert_array_equal(stored["dimension"].values, frontier["dimension"].values)
+    # Boundary cells by a second rule: min of the 4 corners <= tau < max of the 4 corners.
+    v = landscape.values
+    corners = np.stack([v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]])
+    assert summary["boundary_cells"] == int(((corners.min(0) <= tau) & (corners.max(0) > tau)).sum())
+
+
+def test_cli_report_prints_a_table_and_writes_out(tmp_path, capsys):
+    code = main(
+        [
+            "report",
+            "--out",
+            str(tmp_path),
+            "--width",
+            "8",
+            "--depth",
+            "6",
+            "--sigma-w",
+            "0:4:129",
+            "--sigma-b2",
+            "0:16:129",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "frontier dimension" in printed and "disagreement with mean field" in printed
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["parameters"]["sigma_b"] == [0.0, 4.0, 129]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--width", "0"],
+        ["--sigma-w", "0:4:10"],
+        ["--threshold", "-1"],
+        ["--activation", "nope"],
+        ["--architecture", "transformer"],
+        ["--sigma-w", "0:4:129", "--sigma-w2", "0:16:129"],
+        ["--depth", "many"],
+    ],
+)
+def test_cli_report_bad_input_gives_one_line_and_exit_code_2(argv, tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_default_report_finds_a_fractal_frontier_near_mean_field(tmp_path):
+    """The main job on its built-in defaults: a frontier of dimension between 1 and 2 close to chi_1 = 1."""
+    assert main(["report", "--out", str(tmp_path), "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    d = summary["dimension"]
+    assert 1.0 < d["recommended"] < 2.0
+    assert d["recommended_stderr"] < 0.2
+    assert summary["mean_field_disagreement"] < 0.2
