@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "frontier_dimension": "infoprop.fractal",
     "mean_field_disagreement": "infoprop.fractal",
     "zoom": "infoprop.fractal",
+    "load_landscape": "infoprop.fractal",
     "make_figure": "infoprop.figures",
     "frontier_report": "infoprop.report",
     # sweeps

@@ -12,6 +12,7 @@ deviations, SPEC section 0) or as a plain 2-D array whose rows are ``sigma_w`` a
 * :func:`mean_field_disagreement` measures the finite-size effect: the fraction of grid points whose finite-width
   class differs from the mean-field class ``chi_1 < 1``.
 * :func:`zoom` computes landscapes of nested windows with one network draw.
+* :func:`load_landscape` reads a landscape from a zarr store (a sweep or a single landscape) instead.
 
 Thresholds are in the units of ``L`` itself (not ``log10 L``): ``threshold=1e-3`` means ``L <= 1e-3`` is ordered.
 The seed authors swept ``tau`` over ``logspace(-5, 0)``; :data:`SWEEP_THRESHOLDS` is that sweep.
@@ -20,8 +21,10 @@ The seed authors swept ``tau`` over ``logspace(-5, 0)``; :data:`SWEEP_THRESHOLDS
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,7 @@ __all__ = [
     "box_dimension",
     "frontier_dimension",
     "landscape_values",
+    "load_landscape",
     "mean_field_chi1",
     "mean_field_disagreement",
     "zoom",
@@ -313,6 +317,95 @@ def landscape_values(landscape: Any, name: str = "landscape") -> np.ndarray:
     if (arr < 0).any():
         raise ValueError(f"{name} must be >= 0 (a squared distance), got minimum {arr.min()}")
     return arr
+
+
+def load_landscape(path: str | os.PathLike[str], metric: str | None = None, **selection: Any) -> xr.DataArray:
+    """Read one 2-D landscape ``L(sigma_w, sigma_b)`` from a zarr store, in memory, with its provenance.
+
+    Parameters
+    ----------
+    path : path
+        A zarr store of one of two kinds:
+
+        * a sweep store (``infoprop sweep run``; recognised by its root attribute ``infoprop_kind = "sweep"``),
+          read with :func:`infoprop.sweep.open_landscape`;
+        * a store of landscapes written from an xarray object: ``infoprop landscape --out``, the report's
+          ``landscape.zarr``, or any store whose data variable has dims ``sigma_w`` and ``sigma_b`` (standard
+          deviations) and possibly others to select (e.g. ``layer``).
+    metric : str, optional
+        Which data variable (``divergence``, ``lyapunov``, ...); may be omitted when the store holds only one.
+    **selection
+        One value for each dimension besides ``sigma_w``, ``sigma_b``: for a sweep store each axis the sweep
+        varies (``arch``, ``activation``, ``width``, ``depth``, ``seed``), for a landscape store each extra dim
+        of the variable (e.g. ``layer=100``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(sigma_w, sigma_b)``, values loaded eagerly. A sweep store gives exactly what the finite-width
+        engine returned for the whole grid; a landscape store gives the variable with its coordinates and
+        attributes (where the store's root attributes hold keys the variable lacks, such as the provenance of
+        a figure recipe's stack, they are added).
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not a zarr store; ``metric`` is missing while the store has several variables, or unknown;
+        a selection key or value the store does not have; a dimension left unselected (the result must be 2-D);
+        an incomplete sweep landscape.
+
+    Examples
+    --------
+    >>> landscape = load_landscape("sweep.zarr", width=100, depth=50)  # doctest: +SKIP
+    >>> frontier_dimension(landscape).attrs["recommended_dimension"]  # doctest: +SKIP
+    """
+    import zarr
+
+    from .sweep.store import KIND, open_landscape
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be the path of a zarr store, got {path!r}")
+    if not Path(path).is_dir():
+        raise ValueError(f"path must be a zarr store (a directory), got {str(path)!r}")
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"path must be a zarr store, got {str(path)!r} ({exc})") from None
+    if root.attrs.get("infoprop_kind") == KIND:
+        return open_landscape(path, metric, **selection)
+    try:
+        ds = xr.open_zarr(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"path must be a zarr store written from xarray, got {str(path)!r} ({exc})") from None
+    with ds:
+        names = sorted(str(name) for name in ds.data_vars)
+        if metric is None:
+            if len(names) != 1:
+                raise ValueError(f"metric must be given, one of {names} (the variables of {str(path)!r})")
+            metric = names[0]
+        if metric not in names:
+            raise ValueError(f"metric must be one of {names} (the variables of {str(path)!r}), got {metric!r}")
+        variable = ds[metric]
+        if not {"sigma_w", "sigma_b"} <= set(variable.dims):
+            raise ValueError(
+                f"path must hold a landscape on dims (sigma_w, sigma_b), got {metric!r} on dims {variable.dims}"
+            )
+        extra = [str(d) for d in variable.dims if d not in ("sigma_w", "sigma_b")]
+        for key in selection:
+            if key not in extra:
+                raise ValueError(
+                    f"selection keys must be among {extra} (dims of {metric!r} besides sigma_w, sigma_b), got {key!r}"
+                )
+        index = {}
+        for dim in extra:
+            allowed = variable[dim].values.tolist()
+            if dim not in selection:
+                raise ValueError(f"{dim} must be selected ({dim}=...), one of {allowed}: a landscape is 2-D")
+            if selection[dim] not in allowed:
+                raise ValueError(f"{dim} must be one of {allowed} (the store's values), got {selection[dim]!r}")
+            index[dim] = allowed.index(selection[dim])
+        landscape = variable.isel(index).transpose("sigma_w", "sigma_b").load()
+        return landscape.assign_attrs({**ds.attrs, **variable.attrs})
 
 
 def _mixed_cells(mask: np.ndarray) -> np.ndarray:

@@ -12,6 +12,10 @@ One finite-width network draw (default: erf MLP, width 100, depth 300, seed 0) i
 * the disagreement with mean field: the fraction of grid points whose class (``L <= threshold``) differs from
   the mean-field class (``chi_1 < 1``).
 
+With ``landscape=`` (a DataArray or a zarr store read by :func:`infoprop.fractal.load_landscape`, e.g. one
+landscape of a sweep) the report takes ``L`` from there instead of drawing a network; the network's
+architecture, activation, width, depth and seed come from the landscape's provenance.
+
 Files written to ``out``: ``landscape.zarr``, ``frontier.zarr`` (robust sweep), ``frontier_dinverno.zarr``,
 ``report.png`` (landscape and boundary), ``report-dimension.png`` (box counts and dimension vs threshold,
 both estimators) and ``summary.json``.
@@ -21,13 +25,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._common import (
+    _jsonable,
     as_float_array,
     check_int,
     check_real,
@@ -64,6 +69,8 @@ def frontier_report(
     seed: int = DEFAULTS["seed"],
     threshold: float = DEFAULTS["threshold"],
     progress: Callable[[int, int], None] | None = None,
+    landscape: Any = None,
+    selection: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compute the frontier report and write it to ``out``; return the summary (also in ``summary.json``).
 
@@ -81,37 +88,66 @@ def frontier_report(
         disagreement with mean field.
     progress : callable, optional
         Called as ``progress(done, total)`` with the number of grid points evaluated so far.
+    landscape : xarray.DataArray or path, optional
+        Use this forward divergence of independent inputs ``L(sigma_w, sigma_b)`` instead of evaluating a
+        network: a DataArray on dims (sigma_w, sigma_b) with the engine's provenance attributes, or a zarr
+        store (a sweep store or a single-landscape store such as ``infoprop landscape --out`` or an earlier
+        report's ``landscape.zarr``), read with :func:`infoprop.fractal.load_landscape`. The grid is the
+        landscape's (``sigma_w``, ``sigma_b`` must not be given); architecture, activation, width, depth and
+        seed are read from its provenance ``parameters`` (those arguments may be left out; given with a value
+        other than their default they must agree with it). ``progress`` is not called.
+    selection : mapping, optional
+        Keyword arguments of :func:`~infoprop.fractal.load_landscape` for a store: ``metric`` and one value
+        per axis or extra dim, e.g. ``{"width": 100, "depth": 50}``.
 
     Returns
     -------
     dict
-        The JSON summary: parameters, dimensions with uncertainties, disagreement, file names.
+        The JSON summary: parameters, dimensions with uncertainties, disagreement, file names. With
+        ``landscape``, ``parameters["landscape"]`` records its source (the store's path or ``"DataArray"``),
+        the selection and the landscape's full provenance parameters.
     """
     from .fractal import boundary, box_dimension, frontier_dimension, mean_field_disagreement
     from .networks import RandomNetwork
 
-    width = check_int("width", width, minimum=1)
-    depth = check_int("depth", depth, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    default_axis = np.linspace(0.0, DEFAULTS["sigma_max"], DEFAULTS["resolution"])
-    axes = {}
-    for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
-        axis = default_axis if value is None else as_float_array(name, value, minimum=0.0)
-        if axis.ndim != 1 or len(axis) < 129:
-            raise ValueError(f"{name} must be a 1-D grid of at least 129 values, got shape {axis.shape}")
-        axes[name] = axis
+    source = None
+    if landscape is None:
+        if selection is not None:
+            raise ValueError(f"selection applies only together with landscape=, got selection={dict(selection)!r}")
+        width = check_int("width", width, minimum=1)
+        depth = check_int("depth", depth, minimum=1)
+        seed = check_int("seed", seed, minimum=0)
+        default_axis = np.linspace(0.0, DEFAULTS["sigma_max"], DEFAULTS["resolution"])
+        axes = {}
+        for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
+            axis = default_axis if value is None else as_float_array(name, value, minimum=0.0)
+            _check_axis(name, axis)
+            axes[name] = axis
+    else:
+        for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
+            if value is not None:
+                raise ValueError(f"{name} must not be given together with landscape: the grid is the landscape's")
+        given = {"architecture": architecture, "activation": activation, "width": width, "depth": depth, "seed": seed}
+        landscape, source = _given_landscape(landscape, selection)
+        network_parameters = _network_parameters(landscape, given)
+        architecture, width, depth, seed = (network_parameters[k] for k in ("architecture", "width", "depth", "seed"))
+        activation = network_parameters["activation"]
+        axes = {name: landscape[name].values for name in ("sigma_w", "sigma_b")}
+        for name, axis in axes.items():
+            _check_axis(name, axis)
     out_dir = ensure_parent_writable(Path(out) / "summary.json", "out").parent
 
-    network = RandomNetwork(architecture, width, depth, activation=activation, seed=seed)
-    total = len(axes["sigma_w"]) * len(axes["sigma_b"])
-    landscape = network.divergence(
-        axes["sigma_w"],
-        axes["sigma_b"],
-        inputs="independent",
-        progress=None if progress is None else lambda done: progress(done, total),
-    )
-    landscape = landscape.transpose("sigma_w", "sigma_b")
+    if source is None:
+        network = RandomNetwork(architecture, width, depth, activation=activation, seed=seed)
+        total = len(axes["sigma_w"]) * len(axes["sigma_b"])
+        landscape = network.divergence(
+            axes["sigma_w"],
+            axes["sigma_b"],
+            inputs="independent",
+            progress=None if progress is None else lambda done: progress(done, total),
+        )
+        landscape = landscape.transpose("sigma_w", "sigma_b")
 
     robust = frontier_dimension(landscape, "sweep", "robust")
     authors = frontier_dimension(landscape, "sweep", "dinverno")
@@ -124,6 +160,7 @@ def frontier_report(
         except ValueError as exc:  # no boundary at this threshold: say so in the summary
             at_threshold[estimator] = {"dimension": None, "stderr": None, "note": str(exc)}
     disagreement = mean_field_disagreement(landscape, threshold, activation)
+    activation_name = getattr(activation, "name", activation)  # an Activation when read from provenance
 
     files = {
         "landscape": write_zarr(landscape, out_dir / "landscape.zarr").name,
@@ -137,13 +174,13 @@ def frontier_report(
 
     fig = plot_frontier_dimensions(
         {"robust": robust, "dinverno (authors)": authors},
-        title=f"{architecture.upper()}, {activation}, N = {width}, D = {depth}",
+        title=f"{architecture.upper()}, {activation_name}, N = {width}, D = {depth}",
     )
     files["dimension_figure"] = save_figure(fig, out_dir / "report-dimension.png").name
     summary = {
         "parameters": {
             "architecture": architecture,
-            "activation": activation,
+            "activation": activation_name,
             "width": width,
             "depth": depth,
             "seed": seed,
@@ -151,6 +188,7 @@ def frontier_report(
             "sigma_b": [float(axes["sigma_b"][0]), float(axes["sigma_b"][-1]), len(axes["sigma_b"])],
             "threshold": threshold,
             "sigma_convention": "std",
+            **({} if source is None else {"landscape": source}),
         },
         "dimension": {
             "recommended": robust.attrs["recommended_dimension"],
@@ -171,7 +209,66 @@ def frontier_report(
     return summary
 
 
-def _landscape_figure(landscape: Any, cells: Any, activation: str, threshold: float) -> Any:
+def _check_axis(name: str, axis: np.ndarray) -> None:
+    # The boundary image is one smaller than the grid, and box counting needs 128 pixels for two octaves.
+    if axis.ndim != 1 or len(axis) < 129:
+        raise ValueError(f"{name} must be a 1-D grid of at least 129 values, got shape {axis.shape}")
+
+
+def _given_landscape(landscape: Any, selection: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """The landscape (read from its store if a path) and the record of where it came from."""
+    import xarray as xr
+
+    from .fractal import load_landscape
+
+    selection = {} if selection is None else dict(selection)
+    if isinstance(landscape, xr.DataArray):
+        if selection:
+            raise ValueError(f"selection applies to a landscape store, not a DataArray, got {selection!r}")
+        where = "DataArray"
+    elif isinstance(landscape, (str, os.PathLike)):
+        where = str(landscape)
+        landscape = load_landscape(landscape, **selection)
+    else:
+        raise TypeError(f"landscape must be an xarray.DataArray or the path of a zarr store, got {landscape!r}")
+    if set(landscape.dims) != {"sigma_w", "sigma_b"}:
+        raise ValueError(f"landscape must have dims (sigma_w, sigma_b), got {landscape.dims}; select one layer first")
+    try:
+        provenance = json.loads(landscape.attrs["parameters"])
+    except (KeyError, TypeError, ValueError):
+        provenance = {}
+    if not isinstance(provenance, dict) or not {"arch", "activation", "width", "depth", "seed"} <= set(provenance):
+        raise ValueError(
+            "landscape must carry the network's provenance (a 'parameters' JSON attribute with arch, activation,"
+            f" width, depth and seed, as the finite-width engine writes), got attributes {sorted(landscape.attrs)}"
+        )
+    metric, inputs = provenance.get("metric", "forward"), provenance.get("inputs", "independent")
+    if (metric, inputs) != ("forward", "independent"):
+        raise ValueError(
+            "landscape must be the forward divergence of independent inputs (the report's L), got "
+            f"metric={metric!r}, inputs={inputs!r}"
+        )
+    record = {"source": where, "selection": _jsonable(selection), "provenance": provenance}
+    return landscape.transpose("sigma_w", "sigma_b"), record
+
+
+def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """Architecture, activation (an ``Activation``), width, depth and seed from the landscape's provenance.
+
+    A value given explicitly (other than its default) must agree with the recorded one.
+    """
+    from .fractal import _landscape_parameter
+
+    recorded = {key: _landscape_parameter(landscape, key) for key in ("activation", "width", "depth", "seed")}
+    recorded["architecture"] = _landscape_parameter(landscape, "arch")
+    for key, value in given.items():
+        label = recorded[key].name if key == "activation" else recorded[key]
+        if value != DEFAULTS[key] and value != label:
+            raise ValueError(f"{key} must agree with the landscape's provenance ({key} = {label!r}), got {value!r}")
+    return recorded
+
+
+def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: float) -> Any:
     import matplotlib.pyplot as plt
 
     from .plots.fractal import draw_landscape

@@ -1,7 +1,8 @@
-"""`infoprop report`: the frontier report on built-in defaults (the README's main command)."""
+"""`infoprop report`: the frontier report on built-in defaults (the README's main command), or on a stored landscape."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -33,22 +34,50 @@ def report(
         float, typer.Option("--threshold", help="tau on L (not log10) for the boundary and mean-field comparison.")
     ] = DEFAULTS["threshold"],
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Zarr store to take L from instead of drawing a network: a sweep store, `infoprop landscape --out` "
+            "or a report's landscape.zarr (network parameters come from its provenance).",
+        ),
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", help="With --from: key=value, one per sweep axis or extra dim (repeatable)."),
+    ] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="With --from: the store's variable, if it has several.")
+    ] = None,
 ) -> None:
     """Frontier report: landscape, mean-field line, boundary, dimension, disagreement -> OUT (about a minute)."""
     from ..report import frontier_report
     from ._common import grid_from_options
 
-    sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", _GRID)
-    sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
+    grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
+    if source is None:
+        for flag, value in (("--select", select), ("--metric", metric)):
+            if value:
+                raise ValueError(f"{flag} applies only together with --from STORE, got {flag} {value!r}")
+        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", _GRID)
+        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
+        where = {"sigma_w": sw, "sigma_b": sb}
+    else:
+        for flag, value in grid_flags.items():
+            if value is not None:
+                raise ValueError(f"{flag} cannot be combined with --from: the grid is the stored landscape's")
+        selection = parse_selection(select)
+        if metric is not None:
+            selection["metric"] = metric
+        where = {"landscape": source, "selection": selection}
     kwargs = dict(
         architecture=architecture,
         activation=activation,
         width=width,
         depth=depth,
-        sigma_w=sw,
-        sigma_b=sb,
         seed=seed,
         threshold=threshold,
+        **where,
     )
     if progress:
         summary = _with_progress(out, kwargs)
@@ -106,6 +135,21 @@ def _print_summary(out: Path, summary: dict) -> None:
     table.add_row("disagreement with mean field (chi_1 < 1)", f"{100 * summary['mean_field_disagreement']:.1f} %")
     table.add_row("written to", f"{out}/ ({', '.join(summary['files'].values())})")
     Console(width=120).print(table)
+
+
+def parse_selection(items: list[str] | None) -> dict[str, int | str]:
+    """``["width=100", "arch=mlp"]`` -> ``{"width": 100, "arch": "mlp"}`` (integers where they look like one)."""
+    selection: dict[str, int | str] = {}
+    for item in items or []:
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not key or not value:
+            raise ValueError(f"--select must be key=value (e.g. width=100), got {item!r}")
+        if key == "metric":
+            raise ValueError(f"--select picks axis values; give the variable with --metric, got {item!r}")
+        if key in selection:
+            raise ValueError(f"--select must name each key once, got {key!r} twice")
+        selection[key] = int(value) if re.fullmatch(r"[+-]?\d+", value) else value
+    return selection
 
 
 def register(app: typer.Typer) -> None:
