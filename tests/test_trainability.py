@@ -1,0 +1,315 @@
+"""Tests for infoprop.trainability: entropies against hand computations, the cutoff on curves with a closed-form
+answer, batched training against one model at a time, an invertible layer's decoder, bad input, and (slow) the
+prediction against actually training the networks on digits."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from infoprop import trainability as tp
+from infoprop._common import write_zarr
+
+F64 = torch.float64
+
+
+# --------------------------------------------------------------------------- entropies
+def test_relative_entropy_hand_computed():
+    # Input [0, 1, 3] -> pmf [0, 1/4, 3/4]; reconstruction [1, 2, 2] -> shifted [0, 1, 1] -> pmf [0, 1/2, 1/2].
+    expected = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    value = tp.relative_entropy([0.0, 1.0, 3.0], [1.0, 2.0, 2.0])
+    assert value == pytest.approx(expected, abs=1e-10)
+    # Shift and scale of either image do not matter (the recipe normalises them away); identical images give 0.
+    assert tp.relative_entropy([5.0, 6.0, 8.0], [-3.0, 1.0, 1.0]) == pytest.approx(expected, abs=1e-10)
+    assert tp.relative_entropy([0.2, 0.9, 0.4], [0.2, 0.9, 0.4]) == 0.0
+    # The reference is not modified in place (the authors' code shifted and normalised it in place).
+    x, r = np.array([0.0, 1.0, 3.0]), np.array([1.0, 2.0, 2.0])
+    tp.relative_entropy(x, r)
+    np.testing.assert_array_equal(x, [0.0, 1.0, 3.0])
+    np.testing.assert_array_equal(r, [1.0, 2.0, 2.0])
+
+
+def test_relative_entropy_broadcasts_one_input_over_many_reconstructions():
+    x = np.array([[0.0, 1.0, 3.0], [1.0, 0.0, 0.0]])
+    r = np.stack([x, np.array([[1.0, 2.0, 2.0], [1.0, 0.0, 0.0]])])  # (2 models, 2 images, 3 pixels)
+    out = tp.relative_entropy(x, r)
+    assert out.shape == (2, 2)
+    np.testing.assert_allclose(out[0], 0.0, atol=1e-15)
+    assert out[1, 0] == pytest.approx(0.25 * math.log(0.5) + 0.75 * math.log(1.5), abs=1e-10)
+    assert out[1, 1] == pytest.approx(0.0, abs=1e-15)
+
+
+def test_differential_entropy_hand_computed_and_gaussian():
+    # Two images: every pixel takes the values (a, a + 2): sample variance (ddof 1) = 2.
+    r = np.array([[0.0, 1.0, -1.0], [2.0, 3.0, 1.0]])
+    assert tp.differential_entropy(r) == pytest.approx(0.5 * math.log(2 * math.pi * math.e * (2.0 + 1e-12)), 1e-14)
+    # Many Gaussian samples of std 0.3: the entropy of N(0, 0.3^2) in closed form.
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0.0, 0.3, size=(200_000, 4))
+    assert tp.differential_entropy(samples) == pytest.approx(0.5 * math.log(2 * math.pi * math.e * 0.09), abs=5e-3)
+    # Identical reconstructions (all information lost) stay finite: the variance floor 1e-12.
+    same = np.ones((5, 3))
+    assert tp.differential_entropy(same) == pytest.approx(0.5 * math.log(2 * math.pi * math.e * 1e-12), 1e-14)
+
+
+# --------------------------------------------------------------------------- cutoff
+@pytest.mark.parametrize(("xi", "depth", "tol"), [(3.0, 40, 0.005), (7.5, 60, 0.01), (2.0, 30, 0.05)])
+def test_cutoff_on_saturating_exponentials(xi, depth, tol):
+    layers = np.arange(1, depth + 1)
+    e = 1.0 + np.exp(-layers / xi)
+    # |e_l - e_D| > tol |e_D|  <=>  exp(-l/xi) > tol (1 + exp(-D/xi)) + exp(-D/xi)  <=>  l < -xi ln(...)
+    bound = -xi * math.log(tol * (1 + math.exp(-depth / xi)) + math.exp(-depth / xi))
+    assert tp.cutoff(e, tol) == math.ceil(bound) - 1
+
+
+def test_cutoff_special_curves():
+    assert tp.cutoff(np.full(10, 2.5)) == 0  # saturated from the start
+    assert tp.cutoff(np.linspace(1.0, 2.0, 10)) == 9  # never saturates: the deepest possible layer D - 1
+    # Negative (differential) entropies use |e_D|; fluctuations below the tolerance are ignored.
+    e = np.array([-1.0, -3.0, -9.0, -10.0, -10.03, -9.97, -10.0])
+    assert tp.cutoff(e, 0.002) == 6  # |-9.97 + 10| = 0.03 > 0.002 * 10
+    assert tp.cutoff(e, 0.005) == 3  # 0.03 < 0.05: only layer 3 (-9.0) and above still differ
+    # Vectorised over leading axes.
+    np.testing.assert_array_equal(tp.cutoff(np.stack([e, np.full(7, -10.0)]), 0.005), [3, 0])
+
+
+def test_peak_sigma_w2_breaks_plateau_ties():
+    s2 = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+    assert tp.peak_sigma_w2(s2, [3, 9, 9, 9, 4]) == 2.0
+    assert tp.peak_sigma_w2(s2, [3, 9, 9, 4, 4]) == 1.75  # plateau centre
+    assert tp.peak_sigma_w2(s2, [3, 9, 9, 9, 4], tiebreak=[0, 1, 5, 2, 9]) == 2.0
+    assert tp.peak_sigma_w2(s2, [3, 9, 9, 9, 4], tiebreak=[0, 7, 5, 7, 9]) == 2.0
+    assert tp.peak_sigma_w2(s2, [3, 9, 9, 9, 4], tiebreak=[0, 7, 5, 1, 9]) == 1.5
+
+
+# --------------------------------------------------------------------------- the network and its draw
+def test_network_weights_follow_the_std_convention():
+    sigma_w = np.array([0.5, 2.0])
+    params = tp.init_network([300, 10], 200, sigma_w, 0.3, seed=1, dtype=F64)
+    weight, bias = params[0]
+    assert weight.shape == (2, 300, 200) and bias.shape == (2, 300)
+    # W = sigma_w Z / sqrt(fan_in): the empirical std of W sqrt(fan_in) is sigma_w (60,000 draws: ~0.3% error).
+    for i, s in enumerate(sigma_w):
+        assert float(weight[i].std() * math.sqrt(200)) == pytest.approx(s, rel=0.01)
+    assert float(bias[0].std()) == pytest.approx(0.3, rel=0.1)
+    # One shared draw, scaled: the two configurations differ by the ratio of their sigma_w only.
+    torch.testing.assert_close(weight[1], 4.0 * weight[0], rtol=1e-14, atol=0.0)
+
+
+def test_layer_widths():
+    assert tp.layer_widths("wide", 64, 10, 4) == [64, 64, 64, 10]
+    assert tp.layer_widths("shrinking", 64, 10, 3) == [46, 28, 10]
+    assert tp.layer_widths([5, 4, 3], 64, 10, 3) == [5, 4, 3]
+
+
+# --------------------------------------------------------------------------- batched == one at a time
+def _toy_data(n=96, pixels=12, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, pixels, generator=gen, dtype=F64), torch.randint(0, 10, (n,), generator=gen)
+
+
+def test_batched_decoders_equal_one_model_at_a_time():
+    images, _ = _toy_data()
+    sigma_w, widths = np.sqrt([0.6, 1.8, 3.5]), [12, 9, 7]
+
+    def run(sw):
+        net = tp.init_network(widths, 12, sw, 0.2, seed=3, dtype=F64)
+        dec = tp.init_decoders(widths, 12, len(sw), seed=3, dtype=F64)
+        return tp.train_decoders(net, dec, images, steps=25, lr=1e-2, batch_size=16, seed=3)
+
+    batched = run(sigma_w)
+    for i, s in enumerate(sigma_w):
+        single = run(sigma_w[i : i + 1])
+        for (wb, bb), (ws, bs) in zip(batched, single):
+            torch.testing.assert_close(wb[i : i + 1], ws, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(bb[i : i + 1], bs, rtol=1e-10, atol=1e-12)
+        assert s > 0
+
+
+def test_decoders_equal_a_plain_per_decoder_loop():
+    # Reference: every decoder of every configuration trained by its own Adam in a plain loop over the same batches.
+    images, _ = _toy_data()
+    sigma_w, widths = np.sqrt([0.8, 2.2]), [12, 12, 12, 7]
+    net = tp.init_network(widths, 12, sigma_w, 0.2, seed=6, dtype=F64)
+    dec = tp.init_decoders(widths, 12, 2, seed=6, dtype=F64)
+    trained = tp.train_decoders(net, dec, images, steps=15, lr=1e-2, batch_size=16, seed=6)
+    batches = tp._batches(96, 16, 15, tp._generator(6, tp._DECODER_ORDER))
+    for s in range(2):
+        for layer in range(4):
+            weight = dec[layer][0][s].clone().requires_grad_()
+            bias = dec[layer][1][s].clone().requires_grad_()
+            opt = torch.optim.Adam([weight, bias], lr=1e-2)
+            for index in batches:
+                x = images[index]
+                for w, b in [(w_[s], b_[s]) for w_, b_ in net[:layer]]:
+                    x = torch.tanh(x @ w.T + b)
+                y = torch.tanh(x @ net[layer][0][s].T + net[layer][1][s])
+                loss = torch.nn.functional.mse_loss(torch.tanh(y @ weight.T + bias), x)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            torch.testing.assert_close(trained[layer][0][s], weight.detach(), rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(trained[layer][1][s], bias.detach(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_batched_classifiers_equal_one_model_at_a_time(optimizer):
+    images, labels = _toy_data()
+    sigma_w, widths = np.sqrt([0.7, 2.5]), [12, 12, 12, 12, 10]
+    depths = np.array([5, 3, 2])  # descending, as train() orders them
+
+    def run(sw, ds):
+        hidden, readouts = tp._truth_models(widths, 12, 10, ds, sw, 0.2, 4, F64)
+        return tp.fit_classifiers(hidden, readouts, ds, images, labels, optimizer, 0.05, 20, 16, 4)
+
+    hidden, readouts = run(sigma_w, depths)
+    for j, depth in enumerate(depths):
+        for i in range(len(sigma_w)):
+            h1, r1 = run(sigma_w[i : i + 1], depths[j : j + 1])
+            model = j * len(sigma_w) + i  # models ordered by depth (descending), sigma_w fastest
+            torch.testing.assert_close(readouts[j][0][i : i + 1], r1[0][0], rtol=1e-10, atol=1e-12)
+            for layer in range(depth - 1):
+                torch.testing.assert_close(hidden[layer][0][model : model + 1], h1[layer][0], rtol=1e-10, atol=1e-12)
+                torch.testing.assert_close(hidden[layer][1][model : model + 1], h1[layer][1], rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- decoders reconstruct
+def test_decoder_of_identity_like_layer_reconstructs_almost_perfectly():
+    gen = torch.Generator().manual_seed(5)
+    images = (torch.rand(512, 8, generator=gen, dtype=F64) - 0.5) * 0.6  # in [-0.3, 0.3]
+    # A layer y = tanh(x): invertible and close to the identity on this range.
+    network = [(torch.eye(8, dtype=F64)[None], torch.zeros(1, 8, dtype=F64))]
+    decoders = tp.init_decoders([8], 8, 1, seed=0, dtype=F64)
+    trained = tp.train_decoders(network, decoders, images, steps=1500, lr=1e-2, batch_size=64, seed=0)
+    y = tp.forward(network, images)[1]
+    rec = tp.reconstruct(trained, y, 1)[0]
+    relative_mse = float(((rec - images) ** 2).mean() / images.var())
+    assert relative_mse < 1e-3
+    untrained = tp.reconstruct(decoders, y, 1)[0]
+    assert float(((untrained - images) ** 2).mean() / images.var()) > 0.5  # the training did the work
+
+
+def test_cascade_composes_decoders_in_order():
+    y = torch.tensor([[[0.3, -0.2]]], dtype=F64)  # (S=1, B=1, 2)
+    c1 = (torch.tensor([[[2.0, 0.0], [0.0, 1.0]]], dtype=F64), torch.zeros(1, 2, dtype=F64))
+    c2 = (torch.tensor([[[0.0, 1.0], [1.0, 0.0]]], dtype=F64), torch.tensor([[0.1, 0.0]], dtype=F64))
+    rec = tp.reconstruct([c1, c2], y, 2)
+    inner = np.tanh([-0.2 + 0.1, 0.3])
+    expected = np.tanh([2 * inner[0], inner[1]])
+    np.testing.assert_allclose(rec[0, 0].numpy(), expected, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- high level
+def _tiny_prediction(**kwargs):
+    args = dict(data="digits", depth=4, sigma_w=np.sqrt([0.5, 1.8, 4.0]), steps=30, eval_images=40, strip_images=2)
+    args.update(kwargs)
+    return tp.predict(**args)
+
+
+def test_predict_structure_reproducibility_and_zarr_round_trip(tmp_path):
+    ds = _tiny_prediction()
+    again = _tiny_prediction()
+    xr.testing.assert_identical(ds.drop_attrs(), again.drop_attrs())
+    assert ds.differential_entropy.dims == ("sigma_w", "layer")
+    assert ds.reconstruction.shape == (3, 4, 2, 8, 8)
+    np.testing.assert_allclose(ds.sigma_w2.values, [0.5, 1.8, 4.0], rtol=1e-14)
+    np.testing.assert_array_equal(ds.predicted_depth.values, ds.cutoff.values + 1)
+    params = json.loads(ds.attrs["parameters"])
+    assert ds.attrs["sigma_convention"] == "std" and params["widths"] == [64, 64, 64, 10]
+    assert float(ds.meanfield_critical_sigma_w2) == pytest.approx(1.76, abs=0.01)
+    for name, var in ds.data_vars.items():
+        assert "long_name" in var.attrs, name
+        assert np.all(np.isfinite(var.values)) or name in ("xi_c", "six_xi_c"), name
+    write_zarr(ds, tmp_path / "p.zarr")
+    xr.testing.assert_identical(xr.open_zarr(tmp_path / "p.zarr").load(), ds)
+
+
+def test_train_and_compare_structure(tmp_path):
+    pred = _tiny_prediction()
+    truth = tp.train(data="digits", depth=4, depths=[2, 4], sigma_w=np.sqrt([0.5, 1.8, 4.0]), steps=20)
+    assert truth.accuracy.dims == ("sigma_w", "depth") and truth.depth.values.tolist() == [2, 4]
+    assert np.all((truth.accuracy >= 0) & (truth.accuracy <= 1))
+    cmp = tp.compare(pred, truth)
+    manual = (truth.depth.values[None, :] <= pred.predicted_depth.values[:, None]) == truth.trainable.values
+    assert float(cmp.agreement) == pytest.approx(manual.mean())
+    assert cmp.attrs["speedup"] > 0
+    with pytest.raises(ValueError, match="sigma_w grid"):
+        tp.compare(pred, tp.train(data="digits", depth=4, depths=[2], sigma_w=[1.0], steps=2))
+    with pytest.raises(ValueError, match="prediction must be"):
+        tp.compare(truth, truth)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"data": "imagenet"}, ValueError, "data must be one of"),
+        ({"depth": 1}, ValueError, "depth must be an integer >= 2"),
+        ({"sigma_w": [-1.0, 1.0]}, ValueError, "sigma_w must be >= 0"),
+        ({"sigma_b": -0.1}, ValueError, "sigma_b must be >= 0"),
+        ({"sigma_w": [1.0, float("nan")]}, ValueError, "sigma_w must contain only finite"),
+        ({"widths": [64, 64]}, ValueError, "widths must be"),
+        ({"widths": "narrow"}, ValueError, "widths must be one of"),
+        ({"entropy": "shannon"}, ValueError, "entropy must be one of"),
+        ({"tolerance": -0.1}, ValueError, "tolerance must be >= 0"),
+        ({"steps": 0}, ValueError, "steps must be an integer >= 1"),
+        ({"batch_size": 5000}, ValueError, "batch_size must be <="),
+        ({"eval_images": 5000, "strip_images": 1}, ValueError, "eval_images must be <= the 297 test images"),
+    ],
+)
+def test_predict_bad_input(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        _tiny_prediction(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"depths": [1, 4]}, "depths must be integers in 2..depth"),
+        ({"depths": [2, 5]}, "depths must be integers in 2..depth"),
+        ({"depths": [2.5]}, "depths must be integers"),
+        ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+        ({"threshold": 1.5}, "threshold must be <= 1"),
+    ],
+)
+def test_train_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tp.train(data="digits", depth=4, sigma_w=[1.0], steps=1, **kwargs)
+
+
+def test_entropy_bad_input():
+    with pytest.raises(ValueError, match="n_images >= 2"):
+        tp.differential_entropy(np.ones((1, 4)))
+    with pytest.raises(ValueError, match="last \\(layer\\) axis of length >= 2"):
+        tp.cutoff([1.0])
+    with pytest.raises(ValueError, match="inputs must contain only finite"):
+        tp.relative_entropy([np.nan, 1.0], [1.0, 1.0])
+
+
+# --------------------------------------------------------------------------- acceptance (slow)
+@pytest.fixture
+def one_thread():
+    # 64-wide layers are far too small for two threads to pay off on a shared machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_prediction_matches_training_on_digits(one_thread):
+    """A small but honest version of the issue's experiment: depth 40, 11 values of sigma_w^2 in [0.5, 4],
+    decoders 500 Adam steps, classifiers of depth 8..40 trained with SGD for 600 steps."""
+    sigma_w = np.sqrt(np.linspace(0.5, 4.0, 11))
+    pred = tp.predict(data="digits", depth=40, sigma_w=sigma_w, steps=500, eval_images=200, strip_images=1)
+    truth = tp.train(data="digits", depth=40, depths=[8, 16, 24, 32, 40], sigma_w=sigma_w, steps=600)
+    cmp = tp.compare(pred, truth)
+    assert abs(float(cmp.predicted_critical_sigma_w2) - float(cmp.trained_critical_sigma_w2)) <= 0.3
+    # The mean-field critical point is 1.76; both estimates must bracket the same region, not just each other.
+    assert abs(float(cmp.trained_critical_sigma_w2) - float(cmp.meanfield_critical_sigma_w2)) <= 0.5
+    assert float(cmp.agreement) >= 0.7
