@@ -19,7 +19,7 @@ from infoprop.meanfield import CRITICAL_TOLERANCE, PHASES, MeanField, phase_labe
 
 ORDERED, CHAOTIC, CRITICAL, UNBOUNDED = range(4)
 
-# --------------------------------------------------------------------------- mpmath references (30 digits)
+# --------------------------------------------------------------------------- mpmath references (20 digits)
 MP_PHI = {  # name: (phi, phi', kinks)
     "tanh": (mp.tanh, lambda x: mp.sech(x) ** 2, ()),
     "erf": (mp.erf, lambda x: 2 / mp.sqrt(mp.pi) * mp.exp(-x * x), ()),
@@ -344,6 +344,7 @@ def test_progress_callback_reports_rows():
         (lambda mf: mf.q_star("a", 0.1), TypeError, "sigma_w must be a real number"),
         (lambda mf: mf.phase_diagram([[1.0]], [0.1]), ValueError, "1-D"),
         (lambda mf: mf.phase_diagram([1.0], []), ValueError, "sigma_b must not be empty"),
+        (lambda mf: mf.phase_diagram([1.0], [0.1], progress=3), TypeError, "progress must be a callable"),
         (lambda mf: mf.trajectory(1.0, 0.1, q0=(1.0, 2.0, 3.0)), ValueError, "q0 must be"),
         (lambda mf: mf.trajectory(1.0, 0.1, c0=1.5), ValueError, "c0 must be <= 1"),
         (lambda mf: mf.trajectory(1.0, 0.1, depth=-1), ValueError, "depth must be an integer >= 0"),

@@ -189,11 +189,13 @@ class Activation:
     kinks : tuple of float
         Points where ``phi`` or ``phi'`` is not smooth (quadrature must split there).
     odd : bool
-        ``phi(-x) == -phi(x)``; with ``sigma_b = 0`` odd activations have the fixed point ``q* = 0``.
+        ``phi(-x) == -phi(x)`` (for user callables: within ``np.allclose`` at 13 probe points in ``[-3, 3]``);
+        with ``sigma_b = 0`` odd activations have the fixed point ``q* = 0``.
     params : dict
         Parameters of the family (e.g. ``negative_slope`` of ``leaky_relu``).
     smooth : bool
-        True for entire (analytic) activations whose Gaussian integrals converge exponentially on a
+        True for activations analytic in a strip around the real axis (erf, sin, linear and gelu are entire;
+        tanh, silu and softplus have complex poles), whose Gaussian integrals converge exponentially on a
         trapezoid rule; False for kinked ones or user callables of unknown regularity.
     kernels : GaussianKernels or None
         Closed-form Gaussian expectations where they exist (``erf``, ``relu``, ``leaky_relu``, ``linear``, ``sin``).
@@ -219,10 +221,6 @@ class Activation:
 
 
 # --------------------------------------------------------------------------- NumPy pieces
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return special.expit(x)
-
-
 def _gauss_pdf(x: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
 
@@ -273,17 +271,17 @@ def _gelu_d2(x):
 
 
 def _silu_d1(x):
-    s = _sigmoid(x)
+    s = special.expit(x)
     return s * (1.0 + x * (1.0 - s))
 
 
 def _silu_d2(x):
-    s = _sigmoid(x)
+    s = special.expit(x)
     return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s))
 
 
 def _softplus_d2(x):
-    s = _sigmoid(x)
+    s = special.expit(x)
     return s * (1.0 - s)
 
 
@@ -371,7 +369,7 @@ def _builtin(name: str, **params: float) -> Activation:
     if name == "gelu":
         return Activation(name, lambda x: x * special.ndtr(x), _gelu_d1, _gelu_d2, torch_fn)
     if name == "silu":
-        return Activation(name, lambda x: x * _sigmoid(x), _silu_d1, _silu_d2, torch_fn)
+        return Activation(name, lambda x: x * special.expit(x), _silu_d1, _silu_d2, torch_fn)
     if name == "sin":
         return Activation(name, np.sin, np.cos, lambda x: -np.sin(x), torch_fn, odd=True, kernels=_sin_kernels())
     if name == "hard_tanh":
@@ -386,14 +384,14 @@ def _builtin(name: str, **params: float) -> Activation:
             smooth=False,
         )
     if name == "softplus":
-        return Activation(name, lambda x: np.logaddexp(0.0, x), _sigmoid, _softplus_d2, torch_fn)
+        return Activation(name, lambda x: np.logaddexp(0.0, x), special.expit, _softplus_d2, torch_fn)
     raise AssertionError(name)
 
 
 _DEFAULT_PARAMS: dict[str, dict[str, float]] = {"leaky_relu": {"negative_slope": 0.01}, "elu": {"alpha": 1.0}}
 
 
-def _from_callable(fn: Callable[[Any], Any], name: str | None = None) -> Activation:
+def _from_callable(fn: Callable[[Any], Any]) -> Activation:
     """Wrap a torch-compatible elementwise function; derivatives come from autograd in float64."""
     import torch
 
@@ -421,9 +419,8 @@ def _from_callable(fn: Callable[[Any], Any], name: str | None = None) -> Activat
         ) from exc
     if np.shape(out) != probe.shape:
         raise TypeError(f"activation callable must act elementwise, got output shape {np.shape(out)} for input (13,)")
-    label = name or getattr(fn, "__name__", "custom")
     return Activation(
-        label,
+        getattr(fn, "__name__", "custom"),
         phi,
         lambda x: derivatives(x, 1),
         lambda x: derivatives(x, 2),

@@ -201,7 +201,10 @@ class _Quadrature:
         cut_points = sorted((*act.kinks, -_U_FEATURES, _U_FEATURES) if tame else act.kinks)
         panels = math.ceil(2.0 * _U_FEATURES + 2.0 * _Z_MAX) if tame else math.ceil(2.0 * _Z_MAX * max(1.0, spread))
         if panels > _MAX_PANELS:
-            raise ValueError(f"q must be smaller for quadrature of {act.name!r}, got q1={q1:g}, q2={q2:g}")
+            raise ValueError(
+                f"q2 (1 - c^2) must be <= {(_MAX_PANELS / (2 * _Z_MAX)) ** 2:g} for quadrature of {act.name!r}, "
+                f"got q1={q1:g}, q2={q2:g}, c={c:g}"
+            )
         total = None
         for start in range(0, z1.size, 128):
             zb, wb = z1[start : start + 128, None], w1[start : start + 128]
@@ -255,13 +258,10 @@ class _MomentTable:
         self.quad = quad
         lo, hi = _TABLE_OCTAVES
         n = _TABLE_DEGREE + 1
-        x = np.cos(np.pi * (np.arange(n) + 0.5) / n)  # Chebyshev points of the first kind on [-1, 1]
         starts = 2.0 ** np.arange(lo, hi)
-        q = starts[:, None] * (1.5 + 0.5 * x)  # octave [a, 2a] -> centre 1.5 a, half-width 0.5 a
+        q = starts[:, None] * (1.5 + 0.5 * _chebyshev_nodes(n))  # octave [a, 2a] -> centre 1.5 a, half-width 0.5 a
         values = np.stack(quad.moments(q), axis=0)  # (3, octaves, n)
-        basis = np.cos(np.outer(np.arange(n), np.arccos(x)))  # T_k(x_j)
-        coef = values @ basis.T * (2.0 / n)
-        coef[..., 0] *= 0.5
+        coef = values @ _chebyshev_transform(n).T
         scale = np.max(np.abs(values), axis=-1) + 1e-300
         self.valid = np.all(np.max(np.abs(coef[..., -3:]), axis=-1) <= 1e-13 * scale, axis=0)
         self.coef = coef
@@ -295,15 +295,14 @@ class _MomentTable:
 _TABLES: dict[tuple[str, tuple[tuple[str, float], ...]], _MomentTable] = {}
 
 
-def _table_for(quad: _Quadrature) -> _MomentTable:
-    """The moment table of an activation, shared between instances for registry activations."""
-    act = quad.act
+def _shared(cache: dict[Any, Any], act: Activation, make: Callable[[], Any]) -> Any:
+    """``make()``, built once and shared between instances for registry activations (fresh for user callables)."""
     if not is_builtin(act):
-        return _MomentTable(quad)
+        return make()
     key = (act.name, tuple(sorted(act.params.items())))
-    if key not in _TABLES:
-        _TABLES[key] = _MomentTable(quad)
-    return _TABLES[key]
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 _CORR_OCTAVES = (-8, 6)  # Mehler tables for c* cover q* in [2^-8, 2^6); outside, quadrature point by point
@@ -311,6 +310,7 @@ _CORR_Q_NODES = 16  # Chebyshev nodes per octave of q; in tau 48 below q = 16 an
 
 
 def _chebyshev_nodes(n: int) -> np.ndarray:
+    """Chebyshev points of the first kind on ``[-1, 1]``."""
     return np.cos(np.pi * (np.arange(n) + 0.5) / n)
 
 
@@ -351,10 +351,10 @@ class _CorrelationTable:
 
     At each node the correlation map is evaluated exactly through Mehler's expansion
     ``E[phi(u1) phi(u2)] = sum_k b_k c^k``, ``b_k = a_k(q)^2`` with Hermite coefficients ``a_k`` computed by the
-    trapezoid rule (exponentially accurate for entire phi). Subtracting the two fixed-point equations and
-    dividing by ``1 - c`` gives ``sigma_w^2 sum_{j>=1} B_j c^j = sigma_b^2 + sigma_w^2 b_0`` with tail sums
-    ``B_j = sum_{k>j} b_k >= 0``: positive coefficients (no cancellation, even where the chaotic window is
-    tiny at small ``q``) and a convex left side, so Newton converges monotonically. An octave is used only if
+    trapezoid rule (exponentially accurate for phi analytic in a strip around the real axis). Subtracting the two
+    fixed-point equations and dividing by ``1 - c`` gives ``sigma_w^2 sum_{j>=1} B_j c^j = sigma_b^2 + sigma_w^2 b_0``
+    with tail sums ``B_j = sum_{k>j} b_k >= 0``: positive coefficients (no cancellation, even where the chaotic
+    window is tiny at small ``q``) and a convex left side, so Newton converges monotonically. An octave is used only if
     the Mehler sums reproduce ``E[phi^2]`` and ``q E[phi'^2]`` to 1e-10, the chaotic window exists at all its
     nodes and the trailing Chebyshev coefficients are below 1e-11; otherwise its points fall back to quadrature.
     """
@@ -628,14 +628,9 @@ class MeanField:
         self._table: _MomentTable | None = None
         self._correlation_table = None
         if method == "fast" and self.activation.smooth and self._kernels is None:
-            key = (self.activation.name, tuple(sorted(self.activation.params.items())))
-            if not is_builtin(self.activation):
-                self._correlation_table = _CorrelationTable(self.activation, self._moments)
-            else:
-                table = _CORRELATION_TABLES.get(key)
-                if table is None:
-                    table = _CORRELATION_TABLES[key] = _CorrelationTable(self.activation, self._moments)
-                self._correlation_table = table
+            self._correlation_table = _shared(
+                _CORRELATION_TABLES, self.activation, lambda: _CorrelationTable(self.activation, self._moments)
+            )
 
     def __repr__(self) -> str:
         return f"MeanField({self.activation.describe()!r}, method={self.method!r})"
@@ -660,7 +655,7 @@ class MeanField:
             values = self._quad.moments(q)
             return tuple(values[f] for f in which)
         if self._table is None:
-            self._table = _table_for(self._quad)
+            self._table = _shared(_TABLES, self.activation, lambda: _MomentTable(self._quad))
         return self._table(q, which)
 
     def _pair(
@@ -859,6 +854,9 @@ class MeanField:
             finite-width engine): ``q^1 = sigma_w^2 q^0 + sigma_b^2``, ``q^1_12 = sigma_w^2 q^0_12 + sigma_b^2``;
             from layer 2 on the maps ``V`` and ``C`` apply, ``q^l = sigma_w^2 E[phi(sqrt(q^{l-1}) z)^2] +
             sigma_b^2``, with the layer-``l-1`` pre-activations taken Gaussian (exact at infinite width).
+            ``c`` is reported as 1 where ``q1 q2 = 0``. With unbounded activations (ReLU family, linear) in the
+            unbounded phase the moments grow geometrically; once they overflow float64 they become ``inf`` and
+            ``q12``, ``c``, ``divergence`` NaN (NumPy emits its overflow ``RuntimeWarning``).
         """
         import xarray as xr
 
@@ -980,6 +978,8 @@ class MeanField:
         for name, arr in (("sigma_w", sw), ("sigma_b", sb)):
             if arr.ndim != 1:
                 raise ValueError(f"{name} must be a 1-D array of grid values, got shape {arr.shape}")
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be a callable progress(done_rows, total_rows), got {progress!r}")
         rows = max(1, 65536 // sb.size)
         blocks = []
         for start in range(0, sw.size, rows):

@@ -80,7 +80,7 @@ OPERATORS: tuple[str, ...] = ("auto", "dense", "fft")
 BACKWARD_QUANTITIES: tuple[str, ...] = ("divergence", "gradient_ratio")
 
 _STRUCTURED = ("cnn", "fdf", "fdfd")
-# Blocks hold a multiple of this many points (so every GEMM has a row count that is a multiple of 32).
+# Blocks hold a multiple of this many points, so every GEMM has a row count that is a multiple of 16 (module doc).
 _POINT_QUANTUM = 16
 # Structured operators are applied as their dense real matrix up to these widths (one GEMM beats the FFT chain
 # there: crossovers measured on the dev machine, one thread, erf, chaotic points) if the D matrices fit in
@@ -339,16 +339,13 @@ class RandomNetwork:
         """``A_layer`` applied to every row (no scaling, no bias)."""
         if self.operator == "dense":
             return rows @ self._waug[layer - 1, : self.width]
-        return self._fft_apply(layer, rows, transpose=False)
+        return self._fft_rows(self._spec[layer - 1], rows, transpose=False)
 
     def _apply_t(self, layer: int, rows: torch.Tensor) -> torch.Tensor:
         """``A_layer^T`` applied to every row."""
         if self.operator == "dense":
             return rows @ self._waug[layer - 1, : self.width].T
-        return self._fft_apply(layer, rows, transpose=True)
-
-    def _fft_apply(self, layer: int, rows: torch.Tensor, transpose: bool) -> torch.Tensor:
-        return self._fft_rows(self._spec[layer - 1], rows, transpose)
+        return self._fft_rows(self._spec[layer - 1], rows, transpose=True)
 
     def _fft_rows(self, spec: torch.Tensor, rows: torch.Tensor, transpose: bool) -> torch.Tensor:
         """A structured operator with diagonal(s) ``spec`` (one layer) applied to every row with FFTs."""
@@ -369,7 +366,7 @@ class RandomNetwork:
         """``p[:, :N] @ A^T + p[:, N] b``: rows of p hold ``[sigma_w phi(h), sigma_b]`` (or ``[.., 0]``)."""
         if self.operator == "dense":
             return p @ self._waug[layer - 1]
-        out = self._fft_apply(layer, p[:, : self.width], transpose=False)
+        out = self._fft_rows(self._spec[layer - 1], p[:, : self.width], transpose=False)
         return out.add_(p[:, self.width :] * self._bias[layer - 1])
 
     def _slopes(self, h: torch.Tensor, sw64: torch.Tensor) -> torch.Tensor:
@@ -543,7 +540,7 @@ class RandomNetwork:
         bad = ~np.isfinite(values) & ~np.isneginf(values)
         if bad.any():
             warnings.warn(
-                f"{what}: the network overflowed the {what} range at {int(bad.sum())} value(s); reported as inf",
+                f"{what}: the network overflowed at {int(bad.sum())} value(s) (inf or NaN); reported as inf",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -623,6 +620,27 @@ class RandomNetwork:
         moments /= n
         return torch.where(moments.abs() < _OUTPUT_FLOOR, 0.0, moments).cpu().numpy()
 
+    def _forward(
+        self,
+        sigma_w: Any,
+        sigma_b: Any,
+        inputs: str,
+        eps: float,
+        layers: int | Sequence[int] | None,
+        grid: bool,
+        block_size: int | None,
+        progress: ProgressFn | None,
+        early_exit: bool,
+    ) -> tuple[np.ndarray, _Layout, list[int], bool]:
+        """Run :meth:`_forward_block` over the grid: per point ``(q11, q22, q12, L)`` at each requested layer."""
+        sw, sb, layout = self._points(sigma_w, sigma_b, grid)
+        layer_list, keep = self._layers(layers, self.depth)
+        block = self._block_size(block_size)
+        values = self._run(
+            lambda w, b: self._forward_block(w, b, inputs, eps, layer_list, early_exit), sw, sb, block, progress
+        )
+        return values, layout, layer_list, keep
+
     def divergence(
         self,
         sigma_w: Any,
@@ -665,17 +683,10 @@ class RandomNetwork:
         """
         inputs = check_choice("inputs", inputs, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
-        sw, sb, layout = self._points(sigma_w, sigma_b, grid)
-        layer_list, keep = self._layers(layers, self.depth)
-        block = self._block_size(block_size)
-        values = self._run(
-            lambda w, b: self._forward_block(w, b, inputs, eps, layer_list, early_exit=True)[..., 3],
-            sw,
-            sb,
-            block,
-            progress,
+        values, layout, layer_list, keep = self._forward(
+            sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=True
         )
-        values = self._check_finite(values, "divergence")
+        values = self._check_finite(values[..., 3], "divergence")
         attrs = self._attrs(
             "forward",
             "forward divergence L^(d) = ||h^d(x1) - h^d(x2)||^2 / N",
@@ -701,19 +712,14 @@ class RandomNetwork:
 
         Same arguments as :meth:`divergence` (no early exit here: the q's keep evolving after ``L`` hits 0).
         The quantities are those of SPEC section 0 for the finite network, directly comparable with
-        :meth:`infoprop.meanfield.MeanField.trajectory`.
+        :meth:`infoprop.meanfield.MeanField.trajectory`. ``c`` is NaN where ``q11 q22 = 0`` (e.g.
+        ``sigma_w = sigma_b = 0``; the mean-field trajectory reports 1 there). Unlike :meth:`divergence`, values
+        that overflow (unbounded activations) are returned as computed (``inf`` or NaN), without a warning.
         """
         inputs = check_choice("inputs", inputs, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
-        sw, sb, layout = self._points(sigma_w, sigma_b, grid)
-        layer_list, keep = self._layers(layers, self.depth)
-        block = self._block_size(block_size)
-        values = self._run(
-            lambda w, b: self._forward_block(w, b, inputs, eps, layer_list, early_exit=False),
-            sw,
-            sb,
-            block,
-            progress,
+        values, layout, layer_list, keep = self._forward(
+            sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=False
         )
         names = {
             "q11": "second moment q^l_11 = ||h^l(x1)||^2 / N",
