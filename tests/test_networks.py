@@ -496,3 +496,10 @@ def test_cuda_matches_cpu(arch):
         np.testing.assert_allclose(
             gpu.backward_divergence(sw, sb).values, cpu.backward_divergence(sw, sb).values, rtol=rtol
         )
+
+
+def test_moments_warn_when_an_unbounded_network_overflows():
+    net = RandomNetwork("mlp", 8, 200, activation="linear", seed=0, dtype="float32")
+    with pytest.warns(RuntimeWarning, match="moments: the network overflowed"):
+        ds = net.moments([40.0], [0.0], layers=[200])
+    assert not np.isfinite(ds["q11"].values).all()

@@ -713,14 +713,21 @@ class RandomNetwork:
         Same arguments as :meth:`divergence` (no early exit here: the q's keep evolving after ``L`` hits 0).
         The quantities are those of SPEC section 0 for the finite network, directly comparable with
         :meth:`infoprop.meanfield.MeanField.trajectory`. ``c`` is NaN where ``q11 q22 = 0`` (e.g.
-        ``sigma_w = sigma_b = 0``; the mean-field trajectory reports 1 there). Unlike :meth:`divergence`, values
-        that overflow (unbounded activations) are returned as computed (``inf`` or NaN), without a warning.
+        ``sigma_w = sigma_b = 0``; the mean-field trajectory reports 1 there). Values that overflow (unbounded
+        activations) are returned as computed (``inf`` or NaN) and a ``RuntimeWarning`` says how many.
         """
         inputs = check_choice("inputs", inputs, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
         values, layout, layer_list, keep = self._forward(
             sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=False
         )
+        overflowed = int((~np.isfinite(values)).sum())
+        if overflowed:
+            warnings.warn(
+                f"moments: the network overflowed at {overflowed} value(s); they are returned as inf or NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         names = {
             "q11": "second moment q^l_11 = ||h^l(x1)||^2 / N",
             "q22": "second moment q^l_22 = ||h^l(x2)||^2 / N",
