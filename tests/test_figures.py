@@ -78,6 +78,8 @@ def test_each_recipe_writes_its_data_and_figures(tiny_outputs, name):
             assert parameters["scale"] == "tiny"
             assert ds.attrs["sigma_convention"] == "std"
             assert ds.attrs["infoprop_kind"] == f"figure:{name}"
+            for variable in ds.data_vars.values():
+                assert "long_name" in variable.attrs, (filename, variable.name)
 
 
 def test_universality_and_finite_size_data(tiny_outputs):
@@ -138,18 +140,20 @@ def test_tradeoff_ordered_phase_forgets_and_chaotic_phase_amplifies(tiny_outputs
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "message"),
     [
-        ["figure", "nonsense", "--scale", "tiny"],
-        ["figure", "zoom", "--scale", "huge"],
-        ["figure"],
-        ["figure", "zoom", "--seed", "-1"],
+        (["figure", "nonsense", "--scale", "tiny"], "name must be one of ('dimension'"),
+        (["figure", "zoom", "--scale", "huge"], "scale must be one of ('tiny', 'small', 'paper'), got 'huge'"),
+        (["figure"], "NAME is required"),
+        (["figure", "zoom", "--seed", "-1"], "seed must be an integer >= 0, got -1"),
     ],
 )
-def test_bad_figure_arguments_give_one_line_and_exit_code_2(argv, capsys, tmp_path):
+def test_bad_figure_arguments_give_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert not any(tmp_path.iterdir())  # validated before anything is written
 
 
 def test_make_figure_validates_first(tmp_path):

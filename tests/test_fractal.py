@@ -268,6 +268,20 @@ def test_frontier_dimension_rejects_bad_thresholds(thresholds, match):
         frontier_dimension(x[:, None] ** 2 + x[None, :] ** 2, thresholds=thresholds)
 
 
+def test_frontier_dimension_names_a_landscape_too_small_for_the_estimator():
+    x = np.linspace(-1.0, 1.0, 100)
+    with pytest.raises(ValueError, match=r"landscape of shape \(100, 100\) .* at least 128 x 128"):
+        frontier_dimension(x[:, None] ** 2 + x[None, :] ** 2)
+
+
+def test_frontier_dimension_checks_box_dimension_options_even_without_a_boundary():
+    flat = np.full((256, 256), 0.5)
+    with pytest.raises(TypeError, match=r"options must be among \('sizes', 'offsets'\).*\['size'\]"):
+        frontier_dimension(flat, strict=False, size=[4, 8, 16])
+    with pytest.raises(ValueError, match="offsets must be an integer >= 1"):
+        frontier_dimension(flat, strict=False, offsets=0)
+
+
 def test_frontier_dimension_without_boundary_raises():
     with pytest.raises(ValueError, match="no boundary"):
         frontier_dimension(np.full((256, 256), 0.5), thresholds=[1e-3, 1e-2])
@@ -309,6 +323,9 @@ def test_mean_field_disagreement_rejects_bad_input():
         mean_field_disagreement(landscape.values, 0.5, activation="erf")
     with pytest.raises(ValueError, match="threshold"):
         mean_field_disagreement(landscape, -1.0)
+    # Without coordinates the grid's sigma values are unknown (not the integer positions).
+    with pytest.raises(ValueError, match="sigma_w and sigma_b coordinates"):
+        mean_field_disagreement(landscape.drop_vars(["sigma_w", "sigma_b"]), 0.5)
 
 
 @pytest.mark.slow
@@ -340,6 +357,18 @@ def test_mean_field_disagreement_at_depth_uses_the_mean_field_trajectory():
     assert mean_field_disagreement(landscape, 1e-3, reference="depth", depth=30) > 0.0
     with pytest.raises(ValueError, match="reference must be one of"):
         mean_field_disagreement(landscape, 1e-3, reference="width")
+
+
+def test_mean_field_disagreement_at_depth_counts_overflowed_mean_field_as_chaotic():
+    """ReLU with sigma_w^2 / 2 >= 4.5: q^D >= 4.5^999 overflows float64 (its divergence is NaN), a chaotic point."""
+    import warnings
+
+    from infoprop.fractal import mean_field_disagreement
+
+    ordered = _grid_landscape(np.zeros((4, 3)), np.linspace(3.0, 4.0, 4), np.linspace(0.0, 1.0, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the overflow is expected and handled, not reported
+        assert mean_field_disagreement(ordered, 1e-3, "relu", reference="depth", depth=1000) == 1.0
 
 
 # --------------------------------------------------------------------------- zoom

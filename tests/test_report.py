@@ -90,21 +90,22 @@ def test_cli_report_prints_a_table_and_writes_out(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "message"),
     [
-        ["--width", "0"],
-        ["--sigma-w", "0:4:10"],
-        ["--threshold", "-1"],
-        ["--activation", "nope"],
-        ["--architecture", "transformer"],
-        ["--sigma-w", "0:4:129", "--sigma-w2", "0:16:129"],
-        ["--depth", "many"],
+        (["--width", "0"], "width must be an integer >= 1, got 0"),
+        (["--sigma-w", "0:4:10"], "sigma_w must be a 1-D grid of at least 129 values"),
+        (["--threshold", "-1"], "threshold must be > 0"),
+        (["--activation", "nope"], "activation must be one of"),
+        (["--architecture", "transformer"], "must be one of ('mlp'"),
+        (["--sigma-w", "0:4:129", "--sigma-w2", "0:16:129"], "--sigma-w or --sigma-w2, not both"),
+        (["--depth", "many"], "'--depth'"),
     ],
 )
-def test_cli_report_bad_input_gives_one_line_and_exit_code_2(argv, tmp_path, capsys):
+def test_cli_report_bad_input_gives_one_line_and_exit_code_2(argv, message, tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path), "--no-progress", *argv]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
+    assert message in err
     assert not (tmp_path / "summary.json").exists()
 
 

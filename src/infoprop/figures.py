@@ -121,7 +121,8 @@ def make_figure(
     name = check_choice("name", name, tuple(sorted(RECIPES)))
     scale = check_choice("scale", scale, SCALES)
     seed = check_int("seed", seed, minimum=0)
-    out_dir = ensure_parent_writable(Path(out) / "x", "out").parent
+    # Every recipe writes NAME.zarr: checking its parent names a real output path in the error message.
+    out_dir = ensure_parent_writable(Path(out) / f"{name}.zarr", "out").parent
     recipe = RECIPES[name]
     with _progress_bar(progress, _STEPS[name](scale), name) as advance:
         return recipe(_Context(name, scale, out_dir, seed, advance))
@@ -144,10 +145,14 @@ def _landscape(architecture: str, width: int, depth: int, seed: int, grid: np.nd
     return landscape.transpose("sigma_w", "sigma_b")
 
 
+def _variable_attrs(da: xr.DataArray) -> dict[str, Any]:
+    """``long_name`` and ``units`` of a landscape, without its provenance."""
+    return {k: da.attrs[k] for k in ("long_name", "units") if k in da.attrs}
+
+
 def _dataset(da: xr.DataArray, attrs: dict[str, Any]) -> xr.Dataset:
     """A landscape stack as a Dataset whose own attributes carry the recipe's provenance."""
-    variable = da.drop_attrs(deep=False).assign_attrs({k: da.attrs[k] for k in ("long_name", "units") if k in da.attrs})
-    return xr.Dataset({"divergence": variable}, attrs=attrs)
+    return xr.Dataset({"divergence": _bare(da).assign_attrs(_variable_attrs(da))}, attrs=attrs)
 
 
 def _labels(values: Any) -> np.ndarray:
@@ -194,8 +199,7 @@ def universality(ctx: _Context) -> list[Path]:
 
 
 def _long_name(landscapes: dict[Any, xr.DataArray]) -> dict[str, str]:
-    first = next(iter(landscapes.values()))
-    return {k: first.attrs[k] for k in ("long_name", "units") if k in first.attrs}
+    return _variable_attrs(next(iter(landscapes.values())))
 
 
 # --------------------------------------------------------------------------- finite size
@@ -311,7 +315,8 @@ def _zoom_levels(arch: str, p: dict[str, Any], ctx: _Context) -> xr.DataArray:
         center = paper_center if k == 0 else _boundary_point(_level(levels[-1], 0), paper_center, side)
         levels.append(zoom(network, center, [side], p["resolution"], inputs="independent"))
         ctx.advance(f"{arch} window {k + 1}")
-    return xr.concat(levels, dim="zoom", combine_attrs="drop")
+    # Each level's provenance describes that window only; keep what the stack shares.
+    return xr.concat(levels, dim="zoom", combine_attrs="drop").assign_attrs(_variable_attrs(levels[0]))
 
 
 #: Threshold on L of the frontier that the zoom windows follow.
@@ -397,16 +402,9 @@ def dimension(ctx: _Context) -> list[Path]:
 
 def _summary_vars(ds: xr.Dataset) -> xr.Dataset:
     """A frontier_dimension result with its scalar summaries turned into variables (so levels can stack)."""
-    summaries = {
-        key: ((), ds.attrs[key], {"long_name": key.replace("_", " ")})
-        for key in (
-            "authors_threshold",
-            "authors_dimension",
-            "authors_stderr",
-            "recommended_dimension",
-            "recommended_stderr",
-        )
-    }
+    from .fractal import _SUMMARY_ATTRS
+
+    summaries = {key: ((), ds.attrs[key], {"long_name": key.replace("_", " ")}) for key in _SUMMARY_ATTRS}
     return ds.assign(summaries).drop_attrs(deep=False)
 
 

@@ -60,6 +60,14 @@ _ROBUST_MIN_SIDE = 128
 _DINVERNO_SIZES = np.arange(1, 49)
 # A boundary is "resolved" at a threshold when it meets at least this many boxes of side min(n, m) / 8.
 _RESOLVED_MIN_COUNT = 8
+# The scalar summaries frontier_dimension puts in its attributes (NaN without a resolved threshold).
+_SUMMARY_ATTRS: tuple[str, ...] = (
+    "authors_threshold",
+    "authors_dimension",
+    "authors_stderr",
+    "recommended_dimension",
+    "recommended_stderr",
+)
 
 
 # --------------------------------------------------------------------------- box counting
@@ -127,14 +135,13 @@ def _box_count(table: np.ndarray, size: int, offset: int, area_weighted: bool) -
 
 
 def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Slope, intercept and the slope's ordinary-least-squares standard error of ``y ~ x``."""
+    """Slope, intercept and the slope's ordinary-least-squares standard error of ``y ~ x`` (>= 3 points)."""
     xc = x - x.mean()
     sxx = float(xc @ xc)
     slope = float(xc @ (y - y.mean())) / sxx
     intercept = float(y.mean() - slope * x.mean())
     residual = y - intercept - slope * x
-    dof = len(x) - 2
-    stderr = float(np.sqrt((residual @ residual) / dof / sxx)) if dof > 0 else float("inf")
+    stderr = float(np.sqrt((residual @ residual) / (len(x) - 2) / sxx))
     return slope, intercept, stderr
 
 
@@ -517,33 +524,37 @@ def frontier_dimension(
         If no threshold gives a resolved boundary (unless ``strict=False``).
     """
     estimator = check_choice("estimator", estimator, ESTIMATORS)
+    unknown = sorted(set(options) - {"sizes", "offsets"})
+    if unknown:
+        raise TypeError(f"options must be among ('sizes', 'offsets') (passed to box_dimension), got {unknown}")
+    if "offsets" in options:
+        check_int("offsets", options["offsets"], minimum=1)
     values = landscape_values(landscape)
     taus = _thresholds(thresholds)
-    sizes = _resolve_sizes(estimator, (values.shape[0] - 1, values.shape[1] - 1), options.get("sizes"))
+    image_shape = (values.shape[0] - 1, values.shape[1] - 1)
+    try:
+        sizes = _resolve_sizes(estimator, image_shape, options.get("sizes"))
+    except ValueError as exc:
+        raise ValueError(f"landscape of shape {values.shape} has a boundary image of {image_shape}: {exc}") from None
     results: list[BoxDimension | None] = []
     pixels = np.zeros(len(taus), dtype=np.int64)
-    resolved_cells = np.zeros(len(taus), dtype=bool)
+    resolved = np.zeros(len(taus), dtype=bool)
     for i, tau in enumerate(taus):
         cells = _mixed_cells(values <= tau)
         pixels[i] = int(cells.sum())
-        resolved_cells[i] = pixels[i] > 0 and _is_resolved(cells)
+        resolved[i] = pixels[i] > 0 and _is_resolved(cells)
         results.append(box_dimension(cells, estimator, **options) if pixels[i] else None)
-    first = next((r for r in results if r is not None), None)
-    if first is None and strict:
+    if strict and not pixels.any():
         raise ValueError(
             f"landscape has no boundary at any threshold in [{taus.min():g}, {taus.max():g}]: L ranges over "
             f"[{values.min():g}, {values.max():g}]"
         )
     counts = np.array([r.counts if r is not None else np.zeros(len(sizes)) for r in results])
-    resolved = np.array([r is not None for r in results]) & resolved_cells
-    if not resolved.any() and strict:
+    if strict and not resolved.any():
         raise ValueError("landscape has no resolved boundary (meeting >= 8 boxes of side 1/8 image) at any threshold")
     dimension = np.array([r.dimension if ok else np.nan for r, ok in zip(results, resolved)])
     stderr = np.array([r.stderr if ok else np.nan for r, ok in zip(results, resolved)])
-    summary = dict.fromkeys(
-        ("authors_threshold", "authors_dimension", "authors_stderr", "recommended_dimension", "recommended_stderr"),
-        float("nan"),
-    )
+    summary = dict.fromkeys(_SUMMARY_ATTRS, float("nan"))
     if resolved.any():
         best = int(np.nanargmax(dimension))
         good = dimension[resolved]
@@ -657,6 +668,12 @@ def mean_field_disagreement(
     if not isinstance(landscape, xr.DataArray):
         raise TypeError(f"landscape must be an xarray.DataArray with sigma_w, sigma_b coordinates, got {landscape!r}")
     values = landscape_values(landscape)
+    # Without them xarray would hand out integer positions as sigma and the mean-field class would be wrong.
+    if not {"sigma_w", "sigma_b"} <= set(landscape.coords):
+        raise ValueError(
+            "landscape must have sigma_w and sigma_b coordinates (standard deviations), got coordinates "
+            f"{sorted(map(str, landscape.coords))}"
+        )
     if activation is None:
         activation = _landscape_parameter(landscape, "activation")
     da = landscape.transpose(*[d for d in ("sigma_w", "sigma_b", *_INDEX_DIMS) if d in landscape.dims])
@@ -667,8 +684,19 @@ def mean_field_disagreement(
         from .meanfield import MeanField
 
         depth = check_int("depth", _landscape_parameter(landscape, "depth") if depth is None else depth, minimum=1)
-        trajectory = MeanField(activation).trajectory(sigma_w, sigma_b, q0=1.0, c0=0.0, depth=depth)
-        mean_field_ordered = trajectory["divergence"].isel(layer=-1).transpose("sigma_w", "sigma_b").values <= threshold
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled below
+            # Only the last layer is kept: a 1000^2 grid at depth 1000 would otherwise need ~40 GB.
+            trajectory = MeanField(activation).trajectory(
+                sigma_w, sigma_b, q0=1.0, c0=0.0, depth=depth, layers=[depth]
+            )
+        final = trajectory.isel(layer=0).transpose("sigma_w", "sigma_b")
+        divergence = final["divergence"].values
+        # Unbounded activations in their unbounded (chaotic) phase overflow q, which makes the divergence NaN.
+        overflow = np.isnan(divergence) & ~(np.isfinite(final["q1"].values) & np.isfinite(final["q2"].values))
+        divergence = np.where(overflow, np.inf, divergence)
+        if np.isnan(divergence).any():
+            raise ValueError(f"mean-field divergence of {activation!r} at depth {depth} is NaN on part of the grid")
+        mean_field_ordered = divergence <= threshold
     return float(np.mean((values <= threshold) != mean_field_ordered))
 
 

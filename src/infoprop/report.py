@@ -271,7 +271,7 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
 def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: float) -> Any:
     import matplotlib.pyplot as plt
 
-    from .plots.fractal import draw_landscape
+    from .plots.fractal import _draw_mean_field_line, draw_landscape
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
     draw_landscape(left, landscape, activation=activation, threshold=threshold)
@@ -285,19 +285,8 @@ def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: fl
         cmap="Greys",
         interpolation="nearest",
     )
-    from .fractal import mean_field_chi1
-
-    chi1 = mean_field_chi1(landscape["sigma_w"].values, landscape["sigma_b"].values, activation)
-    if np.nanmin(chi1) < 1.0 < np.nanmax(chi1):
-        right.contour(
-            landscape["sigma_w"].values,
-            landscape["sigma_b"].values,
-            chi1.T,
-            levels=[1.0],
-            colors="C3",
-            linestyles="--",
-            linewidths=1.0,
-        )
+    sigma_w, sigma_b = landscape["sigma_w"].values, landscape["sigma_b"].values
+    _draw_mean_field_line(right, sigma_w, sigma_b, activation, colour="C3", linewidth=1.0)
     right.set_xlabel("sigma_w (std)")
     right.set_ylabel("sigma_b (std)")
     right.set_title(f"boundary of {{L <= {threshold:g}}} (2x2 cells); red: mean field", fontsize=8)

@@ -54,7 +54,6 @@ def report(
     from ..report import frontier_report
     from ._common import grid_from_options
 
-    grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
     if source is None:
         for flag, value in (("--select", select), ("--metric", metric)):
             if value:
@@ -63,6 +62,7 @@ def report(
         sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
         where = {"sigma_w": sw, "sigma_b": sb}
     else:
+        grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
         for flag, value in grid_flags.items():
             if value is not None:
                 raise ValueError(f"{flag} cannot be combined with --from: the grid is the stored landscape's")

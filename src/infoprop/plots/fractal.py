@@ -85,14 +85,21 @@ def draw_landscape(
     if threshold is not None and values.min() <= threshold < values.max():
         ax.contour(sigma_w, sigma_b, logs.T, levels=[np.log10(threshold)], colors="k", linewidths=0.6)
     if activation is not None:
-        from ..fractal import mean_field_chi1
-
-        chi1 = mean_field_chi1(sigma_w, sigma_b, activation)
-        if np.nanmin(chi1) < 1.0 < np.nanmax(chi1):
-            ax.contour(sigma_w, sigma_b, chi1.T, levels=[1.0], colors="w", linestyles="--", linewidths=1.2)
+        _draw_mean_field_line(ax, sigma_w, sigma_b, activation, colour="w", linewidth=1.2)
     ax.set_xlabel("sigma_w (std)")
     ax.set_ylabel("sigma_b (std)")
     return image
+
+
+def _draw_mean_field_line(
+    ax: Any, sigma_w: np.ndarray, sigma_b: np.ndarray, activation: Any, *, colour: str, linewidth: float
+) -> None:
+    """Dashed mean-field critical line ``chi_1 = 1`` on the grid ``sigma_w x sigma_b``, if it crosses it."""
+    from ..fractal import mean_field_chi1
+
+    chi1 = mean_field_chi1(sigma_w, sigma_b, activation)
+    if np.nanmin(chi1) < 1.0 < np.nanmax(chi1):
+        ax.contour(sigma_w, sigma_b, chi1.T, levels=[1.0], colors=colour, linestyles="--", linewidths=linewidth)
 
 
 def plot_landscape_grid(
@@ -222,7 +229,7 @@ def plot_frontier_dimensions(frontiers: Mapping[str, xr.Dataset], title: str | N
 
 
 def plot_estimator_comparison(table: xr.Dataset) -> Any:
-    """Error of each estimator on each reference set (dataset from the docs script): points with 2-stderr bars.
+    """Error of each estimator on each reference set (the ``estimators`` recipe's table): points, 2-stderr bars.
 
     ``table`` has variables ``dimension`` and ``stderr`` on dims ``(set, estimator, side)`` and ``truth`` on
     ``set``.
