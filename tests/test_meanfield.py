@@ -362,3 +362,17 @@ def test_bad_constructor_arguments():
         MeanField("swish")
     with pytest.raises(ValueError, match="method must be one of"):
         MeanField("tanh", method="magic")
+
+
+def test_trajectory_keeps_only_the_requested_layers_with_identical_values():
+    mf = MeanField("tanh")
+    sw, sb = np.linspace(0.5, 3.0, 6), np.linspace(0.0, 1.5, 4)
+    full = mf.trajectory(sw, sb, depth=25)
+    kept = mf.trajectory(sw, sb, depth=25, layers=[25, 1, 0])
+    assert list(kept["layer"].values) == [25, 1, 0]
+    for name in ("q1", "q2", "q12", "c", "divergence"):
+        np.testing.assert_array_equal(kept[name].values, full[name].sel(layer=[25, 1, 0]).values)
+    with pytest.raises(ValueError, match="layers must be an integer <= 25, got 26"):
+        mf.trajectory(sw, sb, depth=25, layers=[26])
+    with pytest.raises(ValueError, match="layers must be distinct"):
+        mf.trajectory(sw, sb, depth=25, layers=[3, 3])

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -831,7 +831,15 @@ class MeanField:
         return out
 
     # ------------------------------------------------------------------ trajectories
-    def trajectory(self, sigma_w: Any, sigma_b: Any, q0: Any = 1.0, c0: float = 0.0, depth: int = 10) -> Any:
+    def trajectory(
+        self,
+        sigma_w: Any,
+        sigma_b: Any,
+        q0: Any = 1.0,
+        c0: float = 0.0,
+        depth: int = 10,
+        layers: int | Sequence[int] | None = None,
+    ) -> Any:
         """Iterate the length and correlation maps for two inputs, layer 0 to ``depth``.
 
         Parameters
@@ -844,13 +852,16 @@ class MeanField:
             Input correlation in ``[-1, 1]``.
         depth : int
             Number of layers (>= 0).
+        layers : int or sequence of int, optional
+            Which layers (0..depth) to keep; default all. Memory is then O(grid points x kept layers), so a
+            1000 x 1000 grid at depth 1000 needs only the layers asked for.
 
         Returns
         -------
         xarray.Dataset
             Variables ``q1``, ``q2``, ``q12``, ``c`` and ``divergence`` (``L^l = q1 + q2 - 2 q12``, SPEC section
-            3) on dims ``("layer", ...)`` with ``layer = 0..depth``. Layer 0 holds the input moments
-            (``q^0 = ||x||^2 / N``). Layer 1 acts on ``x`` itself, not on ``phi(x)`` (SPEC section 0, as the
+            3) on dims ``("layer", ...)`` with ``layer = 0..depth`` (or the kept ``layers``). Layer 0 holds the
+            input moments (``q^0 = ||x||^2 / N``). Layer 1 acts on ``x`` itself, not on ``phi(x)`` (SPEC section 0, as the
             finite-width engine): ``q^1 = sigma_w^2 q^0 + sigma_b^2``, ``q^1_12 = sigma_w^2 q^0_12 + sigma_b^2``;
             from layer 2 on the maps ``V`` and ``C`` apply, ``q^l = sigma_w^2 E[phi(sqrt(q^{l-1}) z)^2] +
             sigma_b^2``, with the layer-``l-1`` pre-activations taken Gaussian (exact at infinite width).
@@ -871,28 +882,41 @@ class MeanField:
         q01, q02 = (float(q0a.ravel()[0]), float(q0a.ravel()[-1]))
         c0 = check_real("c0", c0, minimum=-1.0, maximum=1.0)
         depth = check_int("depth", depth, minimum=0)
+        if layers is None:
+            kept = list(range(depth + 1))
+        else:
+            kept = [check_int("layers", layer, minimum=0, maximum=depth) for layer in np.atleast_1d(layers).tolist()]
+            if not kept or len(set(kept)) != len(kept):
+                raise ValueError(f"layers must be distinct layer numbers in 0..{depth}, got {layers!r}")
+        position = {layer: i for i, layer in enumerate(kept)}
+        last = max(kept)
         grid_w, grid_b = np.meshgrid(np.atleast_1d(sw), np.atleast_1d(sb), indexing="ij")
         shape = grid_w.shape
-        q1 = np.empty((depth + 1, *shape))
-        q2 = np.empty((depth + 1, *shape))
-        div = np.empty((depth + 1, *shape))
-        q1[0], q2[0] = q01, q02
-        div[0] = q01 + q02 - 2.0 * c0 * math.sqrt(q01 * q02)
+        q1 = np.empty((len(kept), *shape))
+        q2 = np.empty((len(kept), *shape))
+        div = np.empty((len(kept), *shape))
         sw2, sb2 = grid_w**2, grid_b**2
-        for layer in range(1, depth + 1):
+        # Only the current layer's state is carried; kept layers are copied out as they are reached.
+        q1_l = np.full(shape, q01)
+        q2_l = np.full(shape, q02)
+        div_l = np.full(shape, q01 + q02 - 2.0 * c0 * math.sqrt(q01 * q02))
+        for layer in range(depth + 1):
             if layer == 1:  # layer 1 acts on x itself: x plays the role of a post-activation
-                f1, f2, sq = q1[0], q2[0], div[0]
-            else:
-                (f1,), (f2,) = self._moments(q1[layer - 1], (0,)), self._moments(q2[layer - 1], (0,))
-                sq = self._square_difference(q1[layer - 1], q2[layer - 1], div[layer - 1])
-            q1[layer] = sw2 * f1 + sb2
-            q2[layer] = sw2 * f2 + sb2
-            div[layer] = sw2 * sq
+                q1_l, q2_l, div_l = sw2 * q1_l + sb2, sw2 * q2_l + sb2, sw2 * div_l
+            elif layer > 1:
+                (f1,), (f2,) = self._moments(q1_l, (0,)), self._moments(q2_l, (0,))
+                sq = self._square_difference(q1_l, q2_l, div_l)
+                q1_l, q2_l, div_l = sw2 * f1 + sb2, sw2 * f2 + sb2, sw2 * sq
+            if layer in position:
+                i = position[layer]
+                q1[i], q2[i], div[i] = q1_l, q2_l, div_l
+            if layer == last:
+                break
         q12 = 0.5 * (q1 + q2 - div)
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(q1 * q2 > 0, q12 / np.sqrt(q1 * q2), 1.0)
         dims = ["layer"]
-        coords: dict[str, Any] = {"layer": np.arange(depth + 1)}
+        coords: dict[str, Any] = {"layer": np.asarray(kept)}
         index: list[Any] = [slice(None)]
         for name, arr in (("sigma_w", sw), ("sigma_b", sb)):
             if arr.ndim == 1:
@@ -925,6 +949,7 @@ class MeanField:
                     "q0": [q01, q02],
                     "c0": c0,
                     "depth": depth,
+                    "layers": kept,
                     "layer_convention": "layer 0 = input moments; layer 1 acts on x itself, not on phi(x)",
                 },
             )
