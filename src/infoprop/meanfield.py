@@ -861,8 +861,8 @@ class MeanField:
         xarray.Dataset
             Variables ``q1``, ``q2``, ``q12``, ``c`` and ``divergence`` (``L^l = q1 + q2 - 2 q12``, SPEC section
             3) on dims ``("layer", ...)`` with ``layer = 0..depth`` (or the kept ``layers``). Layer 0 holds the
-            input moments (``q^0 = ||x||^2 / N``). Layer 1 acts on ``x`` itself, not on ``phi(x)`` (SPEC section 0, as the
-            finite-width engine): ``q^1 = sigma_w^2 q^0 + sigma_b^2``, ``q^1_12 = sigma_w^2 q^0_12 + sigma_b^2``;
+            input moments (``q^0 = ||x||^2 / N``). Layer 1 acts on ``x`` itself, not on ``phi(x)`` (SPEC section 0,
+            as the finite-width engine): ``q^1 = sigma_w^2 q^0 + sigma_b^2``, ``q^1_12 = sigma_w^2 q^0_12 + sigma_b^2``;
             from layer 2 on the maps ``V`` and ``C`` apply, ``q^l = sigma_w^2 E[phi(sqrt(q^{l-1}) z)^2] +
             sigma_b^2``, with the layer-``l-1`` pre-activations taken Gaussian (exact at infinite width).
             ``c`` is reported as 1 where ``q1 q2 = 0``. With unbounded activations (ReLU family, linear) in the
