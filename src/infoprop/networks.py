@@ -76,6 +76,8 @@ from .activations import Activation, get_activation
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INPUTS: tuple[str, ...] = ("independent", "perturbed")
+#: Names of the landscape metrics, i.e. of the RandomNetwork methods that return one.
+METRICS: tuple[str, ...] = ("divergence", "backward_divergence", "lyapunov")
 OPERATORS: tuple[str, ...] = ("auto", "dense", "fft")
 BACKWARD_QUANTITIES: tuple[str, ...] = ("divergence", "gradient_ratio")
 

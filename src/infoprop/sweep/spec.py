@@ -28,11 +28,10 @@ import numpy as np
 
 from .._common import check_choice, check_int, check_real
 from ..activations import ACTIVATIONS
-from ..networks import ARCHITECTURES, DTYPES, INPUTS
+from ..networks import ARCHITECTURES, DTYPES, INPUTS, METRICS
 
 #: Experiment axes in the order of the store's dimensions (before ``sigma_w``, ``sigma_b``).
 AXES: tuple[str, ...] = ("arch", "activation", "width", "depth", "seed")
-METRICS: tuple[str, ...] = ("divergence", "backward_divergence", "lyapunov")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 _RANGE_KEYS = ("start", "stop", "count")
