@@ -17,7 +17,8 @@ def test_predict_train_compare_end_to_end(tmp_path, capsys):
     pred, truth = tmp_path / "pred.zarr", tmp_path / "truth.zarr"
     assert main(["trainability", "predict", *TINY, "--steps", "20", "--eval-images", "30", "--out", str(pred),
                  "--plot", str(tmp_path / "pred.png")]) == 0
-    assert main(["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--out", str(truth)]) == 0
+    assert main(["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--train-size", "300",
+                 "--out", str(truth)]) == 0
     assert main(["trainability", "compare", str(pred), str(truth), "--plot", str(tmp_path / "cmp.png"),
                  "--out", str(tmp_path / "cmp.zarr")]) == 0
     out = capsys.readouterr().out
@@ -30,6 +31,7 @@ def test_predict_train_compare_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose(p.sigma_w2.values, [0.5, 2.25, 4.0], rtol=1e-14)
     assert json.loads(p.attrs["parameters"])["sigma_b"] == pytest.approx(np.sqrt(0.05), rel=1e-14)
     t = xr.open_zarr(truth)
+    assert json.loads(t.attrs["parameters"])["train_size"] == 300
     assert t.depth.values.tolist() == [2, 4] and t.accuracy.shape == (3, 2)
     c = xr.open_zarr(tmp_path / "cmp.zarr")
     assert 0.0 <= float(c.agreement) <= 1.0
@@ -56,6 +58,7 @@ def test_sigma_w_std_flag_matches_variance_flag(tmp_path):
         ["trainability", "predict", "--data", "cifar10", "--out", "x.zarr"],
         ["trainability", "train", "--depth", "4", "--depths", "1:4:4", "--out", "x.zarr"],
         ["trainability", "train", "--optimizer", "lbfgs", "--out", "x.zarr"],
+        ["trainability", "train", "--train-size", "0", "--out", "x.zarr"],
         ["trainability", "compare", "missing-pred.zarr", "missing-truth.zarr"],
         ["trainability", "predict", "--no-such-option"],
     ],

@@ -244,6 +244,26 @@ def test_train_and_compare_structure(tmp_path):
         tp.compare(truth, truth)
 
 
+@pytest.mark.parametrize("run", ["predict", "train"])
+def test_train_size_is_a_training_split_of_its_first_images(run, monkeypatch):
+    # Reference: the whole run on a training split that holds only its first 100 images.
+    def call(**kwargs):
+        if run == "predict":
+            return _tiny_prediction(**kwargs)
+        return tp.train(data="digits", depth=3, depths=[2, 3], sigma_w=np.sqrt([0.5, 2.0]), steps=8, **kwargs)
+
+    subset = call(train_size=100)
+    assert json.loads(subset.attrs["parameters"])["train_size"] == 100
+    load = tp._data.load
+
+    def first_100(name, split, **kwargs):
+        images, labels = load(name, split, **kwargs)
+        return (images[:100], labels[:100]) if split == "train" else (images, labels)
+
+    monkeypatch.setattr(tp._data, "load", first_100)
+    xr.testing.assert_identical(subset.drop_attrs(), call().drop_attrs())
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
@@ -259,6 +279,9 @@ def test_train_and_compare_structure(tmp_path):
         ({"tolerance": -0.1}, ValueError, "tolerance must be >= 0"),
         ({"steps": 0}, ValueError, "steps must be an integer >= 1"),
         ({"batch_size": 5000}, ValueError, "batch_size must be <="),
+        ({"train_size": 32}, ValueError, "batch_size must be <= the 32 training images"),
+        ({"train_size": 0}, ValueError, "train_size must be an integer >= 1"),
+        ({"train_size": 5000}, ValueError, "train_size must be <= the 1500 training images"),
         ({"eval_images": 5000, "strip_images": 1}, ValueError, "eval_images must be <= the 297 test images"),
     ],
 )

@@ -118,15 +118,21 @@ def init_network(
     ``sigma_w`` (shape ``(S,)``) and ``sigma_b`` are standard deviations: ``W = sigma_w Z / sqrt(fan_in)``.
     """
     gen = _generator(seed, _NETWORK)
+    return [_draw_layer(gen, fan_out, fan_in, sigma_w, sigma_b, dtype)
+            for fan_in, fan_out in zip([n_in, *widths[:-1]], widths)]
+
+
+def _draw_layer(
+    gen: torch.Generator, fan_out: int, fan_in: int, sigma_w: np.ndarray, sigma_b: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer for the whole scan from one standard-normal draw (``sigma_w``, ``sigma_b``: standard deviations).
+
+    ``W = sigma_w Z / sqrt(fan_in)``, shape ``(S, fan_out, fan_in)``; ``b = sigma_b z``, shape ``(S, fan_out)``.
+    """
     scale = torch.as_tensor(np.asarray(sigma_w, dtype=np.float64), dtype=dtype)[:, None, None]
-    params = []
-    fan_in = n_in
-    for width in widths:
-        z_w = torch.randn(width, fan_in, generator=gen, dtype=torch.float64).to(dtype)
-        z_b = torch.randn(width, generator=gen, dtype=torch.float64).to(dtype)
-        params.append((scale * z_w / fan_in**0.5, (sigma_b * z_b).expand(len(sigma_w), width).clone()))
-        fan_in = width
-    return params
+    z_w = torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64).to(dtype)
+    z_b = torch.randn(fan_out, generator=gen, dtype=torch.float64).to(dtype)
+    return scale * z_w / fan_in**0.5, (sigma_b * z_b).expand(len(sigma_w), fan_out).clone()
 
 
 def _layer(y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -306,9 +312,20 @@ def peak_sigma_w2(sigma_w2: Any, curve: Any, tiebreak: Any = None) -> float:
 
 
 # --------------------------------------------------------------------------- high-level: predict
-def _load(name: str, split: str, path: Any, grayscale: bool, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = _data.load(name, split, path=path, grayscale=grayscale)
-    return torch.from_numpy(images).to(dtype), torch.from_numpy(labels)
+def _load_splits(
+    data: str, data_path: Any, grayscale: bool, train_size: int | None, batch_size: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``train_x, train_y, test_x, test_y``; the training split cut to its first ``train_size`` images."""
+    train_x, train_y = _data.load(data, "train", path=data_path, grayscale=grayscale)
+    test_x, test_y = _data.load(data, "test", path=data_path, grayscale=grayscale)
+    if train_size is not None:
+        if train_size > len(train_y):
+            raise ValueError(f"train_size must be <= the {len(train_y)} training images of {data!r}, got {train_size}")
+        train_x, train_y = train_x[:train_size], train_y[:train_size]
+    if len(train_y) < batch_size:
+        raise ValueError(f"batch_size must be <= the {len(train_y)} training images, got {batch_size}")
+    return (torch.from_numpy(train_x).to(dtype), torch.from_numpy(train_y), torch.from_numpy(test_x).to(dtype),
+            torch.from_numpy(test_y))
 
 
 def _meanfield_curves(sigma_w: np.ndarray, sigma_b: float) -> tuple[np.ndarray, float]:
@@ -321,7 +338,7 @@ def _meanfield_curves(sigma_w: np.ndarray, sigma_b: float) -> tuple[np.ndarray, 
 
 def _validate_common(
     data: str, depth: int, widths: Any, sigma_w: Any, sigma_b: Any, steps: int, lr: float, batch_size: int, seed: int,
-    dtype: str,
+    dtype: str, train_size: int | None,
 ) -> dict[str, Any]:
     check_choice("data", data, _data.DATASETS)
     depth = check_int("depth", depth, minimum=2)
@@ -336,6 +353,7 @@ def _validate_common(
         "seed": check_int("seed", seed, minimum=0),
         "dtype": getattr(torch, check_choice("dtype", dtype, DTYPES)),
         "widths": widths if isinstance(widths, str) else list(widths),
+        "train_size": None if train_size is None else check_int("train_size", train_size, minimum=1),
     }
 
 
@@ -356,6 +374,7 @@ def predict(
     data_path: Any = None,
     grayscale: bool = False,
     dtype: str = "float32",
+    train_size: int | None = None,
 ):
     """Predict trainability over a ``sigma_w`` scan from reconstruction-entropy cascades (no training of the network).
 
@@ -365,6 +384,9 @@ def predict(
         Data set name (:data:`infoprop.data.DATASETS`); ``data_path``/``grayscale`` are passed to
         :func:`infoprop.data.load`. Decoders train on the ``train`` split, entropies use the first ``eval_images``
         images of the ``test`` split.
+    train_size : int, optional
+        Train on the first ``train_size`` images of the ``train`` split only (default: all of it). The splits of
+        :func:`infoprop.data.load` have a fixed order, so the subset is deterministic; the budget stays ``steps``.
     depth : int
         Layers of the network under test (>= 2).
     sigma_w : array_like, optional
@@ -376,6 +398,8 @@ def predict(
         See :func:`layer_widths`.
     steps : int
         Adam steps per decoder (940 = one MNIST epoch at batch 64); ``lr``, ``batch_size`` as usual.
+    eval_images : int
+        The entropies are computed on the first ``eval_images`` (>= 2) test images.
     strip_images : int
         Number of evaluation images whose reconstructions from every layer are kept.
     tolerance : float
@@ -400,17 +424,14 @@ def predict(
     import xarray as xr
 
     start = time.perf_counter()
-    p = _validate_common(data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype)
+    p = _validate_common(data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size)
     eval_images = check_int("eval_images", eval_images, minimum=2)
     strip_images = check_int("strip_images", strip_images, minimum=0, maximum=eval_images)
     tolerance = check_real("tolerance", tolerance, minimum=0.0)
     check_choice("entropy", entropy, ENTROPIES)
-    train_x, _ = _load(data, "train", data_path, grayscale, p["dtype"])
-    test_x, _ = _load(data, "test", data_path, grayscale, p["dtype"])
+    train_x, _, test_x, _ = _load_splits(data, data_path, grayscale, p["train_size"], p["batch_size"], p["dtype"])
     n_in = train_x.shape[1]
     ws = layer_widths(p["widths"], n_in, N_CLASSES, p["depth"])
-    if train_x.shape[0] < p["batch_size"]:
-        raise ValueError(f"batch_size must be <= the {train_x.shape[0]} training images, got {p['batch_size']}")
     if test_x.shape[0] < eval_images:
         raise ValueError(f"eval_images must be <= the {test_x.shape[0]} test images of {data!r}, got {eval_images}")
     sw, sb = p["sigma_w"], p["sigma_b"]
@@ -443,7 +464,7 @@ def predict(
         "architecture": p["widths"] if isinstance(p["widths"], str) else "explicit", "sigma_w": sw, "sigma_b": sb,
         "steps": p["steps"], "lr": p["lr"], "batch_size": p["batch_size"], "eval_images": eval_images,
         "strip_images": strip_images, "tolerance": tolerance, "entropy": entropy, "seed": p["seed"], "dtype": dtype,
-        "optimizer": "adam", "decoder": "tanh(Linear(w_l -> w_{l-1}))",
+        "optimizer": "adam", "decoder": "tanh(Linear(w_l -> w_{l-1}))", "train_size": p["train_size"],
     }
     ds = xr.Dataset(
         {
@@ -485,20 +506,15 @@ def _truth_models(
     dtype: torch.dtype,
 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]:
     """Hidden layers for the prefix-ordered models (depths descending, sigma_w fastest) and one read-out per depth."""
-    n_scan = len(sigma_w)
     network = init_network(ws[: depths[0] - 1], n_in, sigma_w, sigma_b, seed, dtype)
     hidden = []
     for layer, (weight, bias) in enumerate(network, start=1):
         active = int(np.sum(depths > layer))
         hidden.append((weight.repeat(active, 1, 1), bias.repeat(active, 1)))
-    readouts = []
-    scale = torch.as_tensor(sigma_w, dtype=dtype)[:, None, None]
-    for depth in depths:
-        gen = _generator(seed, _READOUT, int(depth))
-        fan_in = ws[depth - 2]
-        z_w = torch.randn(n_classes, fan_in, generator=gen, dtype=torch.float64).to(dtype)
-        z_b = torch.randn(n_classes, generator=gen, dtype=torch.float64).to(dtype)
-        readouts.append((scale * z_w / fan_in**0.5, (sigma_b * z_b).expand(n_scan, n_classes).clone()))
+    readouts = [
+        _draw_layer(_generator(seed, _READOUT, int(depth)), n_classes, ws[depth - 2], sigma_w, sigma_b, dtype)
+        for depth in depths
+    ]
     return hidden, readouts
 
 
@@ -554,7 +570,14 @@ def fit_classifiers(
     return _detached(hidden), _detached(readouts)
 
 
-def _accuracy(hidden, readouts, depths, images: torch.Tensor, labels: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _accuracy(
+    hidden: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    readouts: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    depths: np.ndarray,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and divergence flags, both ``(len(depths), S)`` in ``depths`` order."""
     correct = np.zeros((len(depths), readouts[0][0].shape[0]))
     finite = np.ones_like(correct, dtype=bool)
     with torch.no_grad():
@@ -583,6 +606,7 @@ def train(
     data_path: Any = None,
     grayscale: bool = False,
     dtype: str = "float32",
+    train_size: int | None = None,
 ):
     """Ground truth: train classifiers of each depth over the ``sigma_w`` scan and record their accuracy.
 
@@ -591,6 +615,8 @@ def train(
 
     Parameters
     ----------
+    data, widths, seed, data_path, grayscale, dtype
+        As in :func:`predict`.
     depth : int
         Depth of the network under test (fixes the widths); ``depths`` (default: 2..depth in at most 10 steps) are
         the classifier depths trained, each in 2..depth.
@@ -602,6 +628,9 @@ def train(
         which show the whole trainable region (measurements in docs/trainability.md).
     threshold : float
         Test accuracy at or above which a configuration counts as trainable.
+    train_size : int, optional
+        Train on (and report ``train_accuracy`` of) the first ``train_size`` training images only, as in
+        :func:`predict`; the test split is always used whole.
 
     Returns
     -------
@@ -614,7 +643,7 @@ def train(
     import xarray as xr
 
     start = time.perf_counter()
-    p = _validate_common(data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype)
+    p = _validate_common(data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size)
     check_choice("optimizer", optimizer, OPTIMIZERS)
     threshold = check_real("threshold", threshold, minimum=0.0, maximum=1.0)
     if depths is None:
@@ -623,12 +652,11 @@ def train(
     if depths.ndim != 1 or np.any(depths != np.round(depths)) or depths.min() < 2 or depths.max() > p["depth"]:
         raise ValueError(f"depths must be integers in 2..depth={p['depth']}, got {depths.tolist()}")
     depths = np.unique(depths.astype(np.int64))[::-1].copy()  # descending: the prefix order of the models
-    train_x, train_y = _load(data, "train", data_path, grayscale, p["dtype"])
-    test_x, test_y = _load(data, "test", data_path, grayscale, p["dtype"])
+    train_x, train_y, test_x, test_y = _load_splits(
+        data, data_path, grayscale, p["train_size"], p["batch_size"], p["dtype"]
+    )
     n_in = train_x.shape[1]
     ws = layer_widths(p["widths"], n_in, N_CLASSES, p["depth"])
-    if train_x.shape[0] < p["batch_size"]:
-        raise ValueError(f"batch_size must be <= the {train_x.shape[0]} training images, got {p['batch_size']}")
     sw, sb = p["sigma_w"], p["sigma_b"]
 
     hidden, readouts = _truth_models(ws, n_in, N_CLASSES, depths, sw, sb, p["seed"], p["dtype"])
@@ -638,9 +666,9 @@ def train(
     accuracy, diverged = _accuracy(hidden, readouts, depths, test_x, test_y)
     train_accuracy, _ = _accuracy(hidden, readouts, depths, train_x, train_y)
 
-    order = np.argsort(depths)  # back to ascending depth for the stored result
-    depths, accuracy, train_accuracy, diverged = depths[order], accuracy[order].T, train_accuracy[order].T, \
-        diverged[order].T
+    order = np.argsort(depths)  # back to ascending depth for the stored result, (sigma_w, depth)
+    depths = depths[order]
+    accuracy, train_accuracy, diverged = accuracy[order].T, train_accuracy[order].T, diverged[order].T
     trainable = accuracy >= threshold
     max_depth = np.max(np.where(trainable, depths[None, :], 0), axis=1)
     parameters = {
@@ -648,6 +676,7 @@ def train(
         "widths": ws, "architecture": p["widths"] if isinstance(p["widths"], str) else "explicit", "sigma_w": sw,
         "sigma_b": sb, "optimizer": optimizer, "steps": p["steps"], "lr": p["lr"], "batch_size": p["batch_size"],
         "threshold": threshold, "seed": p["seed"], "dtype": dtype, "readout": "Linear(w_{d-1} -> classes), logits",
+        "train_size": p["train_size"],
     }
     ds = xr.Dataset(
         {
@@ -697,7 +726,11 @@ def compare(prediction: Any, truth: Any):
     if prediction.sizes["sigma_w"] != truth.sizes["sigma_w"] or not np.allclose(
         prediction.sigma_w.values, truth.sigma_w.values, rtol=1e-12, atol=0.0
     ):
-        raise ValueError("truth must use the prediction's sigma_w grid, got a different grid")
+        raise ValueError(
+            f"truth must use the prediction's sigma_w grid ({prediction.sizes['sigma_w']} values in "
+            f"[{float(prediction.sigma_w.min()):.4g}, {float(prediction.sigma_w.max()):.4g}]), got "
+            f"{truth.sizes['sigma_w']} values in [{float(truth.sigma_w.min()):.4g}, {float(truth.sigma_w.max()):.4g}]"
+        )
     if not np.isclose(prediction.attrs["sigma_b"], truth.attrs["sigma_b"], rtol=1e-12, atol=0.0):
         raise ValueError(f"truth must use sigma_b={prediction.attrs['sigma_b']}, got {truth.attrs['sigma_b']}")
     if int(truth.depth.max()) > prediction.sizes["layer"]:

@@ -33,9 +33,13 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the network draw, ini
 Dtype = Annotated[str, typer.Option("--dtype", help="float32 | float64.")]
 Out = Annotated[Path, typer.Option("--out", help="Zarr store to write.")]
 Plot = Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")]
+TrainSize = Annotated[
+    int | None, typer.Option("--train-size", help="Use only the first N training images [default: all].")
+]
 
 
 def _sigmas(sigma_w: str | None, sigma_w2: str | None, sigma_b: str | None, sigma_b2: str | None):
+    # Our defaults are variances, while grid_from_options reads its default as a standard deviation: fill them in.
     if sigma_w is None and sigma_w2 is None:
         sigma_w2 = DEFAULT_SIGMA_W2
     if sigma_b is None and sigma_b2 is None:
@@ -85,6 +89,7 @@ def predict(
     entropy: Annotated[str, typer.Option("--entropy", help="relative | differential: drives the cutoff.")] = "relative",
     seed: Seed = 0,
     dtype: Dtype = "float32",
+    train_size: TrainSize = None,
     plot: Plot = None,
 ) -> None:
     """Train the cascade decoders on the untrained network; write entropies, cutoff and strips."""
@@ -94,7 +99,7 @@ def predict(
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     ds = run(data=data, depth=depth, sigma_w=sw, sigma_b=sb, widths=_widths(widths), steps=steps, lr=lr,
              batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, tolerance=tolerance,
-             entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype)
+             entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size)
     print(write_zarr(ds, out))
     if plot is not None:
         from ..plots.trainability import plot_prediction
@@ -126,6 +131,7 @@ def train(
     threshold: Annotated[float, typer.Option("--threshold", help="Test accuracy that counts as trained.")] = 0.5,
     seed: Seed = 0,
     dtype: Dtype = "float32",
+    train_size: TrainSize = None,
 ) -> None:
     """Ground truth: train the classifiers over the same grid; write accuracy per (sigma_w, depth)."""
     from .._common import write_zarr
@@ -135,7 +141,7 @@ def train(
     depth_values = None if depths is None else parse_range("--depths", depths)
     ds = run(data=data, depth=depth, depths=depth_values, sigma_w=sw, sigma_b=sb, widths=_widths(widths),
              optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, threshold=threshold, seed=seed,
-             data_path=data_path, grayscale=grayscale, dtype=dtype)
+             data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size)
     print(write_zarr(ds, out))
     print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; {ds.attrs['compute_seconds']:.1f} s")
 
