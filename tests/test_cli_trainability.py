@@ -59,6 +59,8 @@ def test_sigma_w_std_flag_matches_variance_flag(tmp_path):
         ["trainability", "train", "--depth", "4", "--depths", "1:4:4", "--out", "x.zarr"],
         ["trainability", "train", "--optimizer", "lbfgs", "--out", "x.zarr"],
         ["trainability", "train", "--train-size", "0", "--out", "x.zarr"],
+        ["trainability", "predict", "--pool", "3", "--out", "x.zarr"],
+        ["trainability", "train", "--device", "tpu", "--out", "x.zarr"],
         ["trainability", "compare", "missing-pred.zarr", "missing-truth.zarr"],
         ["trainability", "predict", "--no-such-option"],
     ],

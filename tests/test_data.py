@@ -139,6 +139,9 @@ def test_fashion_mnist_from_debian_package():
         ({"name": 3}, TypeError, "name must be a string"),
         ({"name": "digits", "path": "/tmp"}, ValueError, "path must be None"),
         ({"name": "digits", "grayscale": True}, ValueError, "grayscale must be False"),
+        ({"name": "digits", "pool": 3}, ValueError, r"pool must divide .*\[1, 2, 4, 8\]\), got 3"),
+        ({"name": "digits", "pool": 0}, ValueError, "pool must be an integer >= 1, got 0"),
+        ({"name": "digits", "pool": 2.0}, TypeError, "pool must be an integer"),
     ],
 )
 def test_bad_input(kwargs, error, match):
@@ -150,3 +153,24 @@ def test_image_shape():
     assert data.image_shape("digits") == (8, 8)
     assert data.image_shape("cifar10", grayscale=True) == (32, 32)
     assert data.image_shape("fashion-mnist") == (28, 28)
+    assert data.image_shape("fashion-mnist", pool=2) == (14, 14)
+    assert data.image_shape("cifar10", pool=4) == (8, 8, 3)
+
+
+def test_pooling_is_the_block_mean_of_each_channel(tmp_path):
+    full, labels = data.load("digits", "test")
+    pooled, pooled_labels = data.load("digits", "test", pool=2)
+    assert pooled.shape == (297, 16) and pooled.dtype == np.float32
+    np.testing.assert_array_equal(pooled_labels, labels)
+    image, small = full[7].reshape(8, 8).astype(np.float64), pooled[7].reshape(4, 4)
+    for row in range(4):
+        for col in range(4):
+            block = [image[2 * row + i, 2 * col + j] for i in range(2) for j in range(2)]
+            assert small[row, col] == np.float32(sum(block) / 4)
+    # Colour images pool each channel separately: the block mean of the red values stays red.
+    _write_cifar(tmp_path)
+    rgb, _ = data.load("cifar10", "test", path=tmp_path)
+    rgb_pooled, _ = data.load("cifar10", "test", path=tmp_path, pool=4)
+    assert rgb_pooled.shape == (3, 8 * 8 * 3)
+    first = rgb[0].reshape(32, 32, 3).astype(np.float64)
+    np.testing.assert_allclose(rgb_pooled[0].reshape(8, 8, 3)[1, 2], first[4:8, 8:12].mean(axis=(0, 1)), rtol=1e-6)

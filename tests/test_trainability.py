@@ -131,10 +131,13 @@ def test_batched_decoders_equal_one_model_at_a_time():
         assert s > 0
 
 
-def test_decoders_equal_a_plain_per_decoder_loop():
+# The decoders are stacked by shape: [12, 12, 12, 7] gives groups {1, 2, 3}, {4}; [12, 9, 12, 9] gives {1}, {2, 4},
+# {3} (a group that is not contiguous in depth).
+@pytest.mark.parametrize("widths", [[12, 12, 12, 7], [12, 9, 12, 9]])
+def test_decoders_equal_a_plain_per_decoder_loop(widths):
     # Reference: every decoder of every configuration trained by its own Adam in a plain loop over the same batches.
     images, _ = _toy_data()
-    sigma_w, widths = np.sqrt([0.8, 2.2]), [12, 12, 12, 7]
+    sigma_w = np.sqrt([0.8, 2.2])
     net = tp.init_network(widths, 12, sigma_w, 0.2, seed=6, dtype=F64)
     dec = tp.init_decoders(widths, 12, 2, seed=6, dtype=F64)
     trained = tp.train_decoders(net, dec, images, steps=15, lr=1e-2, batch_size=16, seed=6)
@@ -242,6 +245,9 @@ def test_train_and_compare_structure(tmp_path):
         tp.compare(pred, tp.train(data="digits", depth=4, depths=[2], sigma_w=[1.0], steps=2))
     with pytest.raises(ValueError, match="prediction must be"):
         tp.compare(truth, truth)
+    with pytest.raises(ValueError, match="truth must use the prediction's pool=1, got 2"):
+        tp.compare(pred, tp.train(data="digits", depth=4, depths=[2], sigma_w=np.sqrt([0.5, 1.8, 4.0]), steps=2,
+                                  pool=2))
 
 
 @pytest.mark.parametrize("run", ["predict", "train"])
@@ -264,6 +270,40 @@ def test_train_size_is_a_training_split_of_its_first_images(run, monkeypatch):
     xr.testing.assert_identical(subset.drop_attrs(), call().drop_attrs())
 
 
+def test_pool_runs_on_the_pooled_images(monkeypatch):
+    pooled = _tiny_prediction(pool=2)
+    assert pooled.reconstruction.shape == (3, 4, 2, 4, 4)
+    assert json.loads(pooled.attrs["parameters"])["widths"] == [16, 16, 16, 10]
+    # Reference: the same run on 4 x 4 block means computed here, by a loop over blocks.
+    load = tp._data.load
+
+    def block_means(name, split, **kwargs):
+        assert kwargs.pop("pool") == 2
+        images, labels = load(name, split, **kwargs)
+        images = images.reshape(-1, 8, 8).astype(np.float64)
+        means = np.zeros((len(images), 4, 4))
+        for i in range(2):
+            for j in range(2):
+                means += images[:, i::2, j::2] / 4
+        return means.reshape(-1, 16).astype(np.float32), labels
+
+    monkeypatch.setattr(tp._data, "load", block_means)
+    monkeypatch.setattr(tp._data, "image_shape", lambda *args: (4, 4))
+    xr.testing.assert_identical(pooled.drop_attrs(), _tiny_prediction(pool=2).drop_attrs())
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu():
+    kwargs = dict(dtype="float64", sigma_w=np.sqrt([0.5, 1.8, 4.0]))
+    cpu, gpu = _tiny_prediction(**kwargs), _tiny_prediction(device="cuda", **kwargs)
+    for name in ("relative_entropy", "differential_entropy"):
+        np.testing.assert_allclose(gpu[name].values, cpu[name].values, rtol=1e-8)
+    truth = dict(data="digits", depth=4, depths=[2, 4], steps=20, **kwargs)
+    np.testing.assert_allclose(
+        tp.train(device="cuda", **truth).accuracy.values, tp.train(**truth).accuracy.values, atol=1 / 297
+    )
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
@@ -283,6 +323,8 @@ def test_train_size_is_a_training_split_of_its_first_images(run, monkeypatch):
         ({"train_size": 0}, ValueError, "train_size must be an integer >= 1"),
         ({"train_size": 5000}, ValueError, "train_size must be <= the 1500 training images"),
         ({"eval_images": 5000, "strip_images": 1}, ValueError, "eval_images must be <= the 297 test images"),
+        ({"pool": 3}, ValueError, "pool must divide the 8-pixel image side"),
+        ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'"),
     ],
 )
 def test_predict_bad_input(kwargs, error, match):

@@ -218,3 +218,21 @@ def write_text(text: str, path: str | os.PathLike[str], name: str = "out") -> Pa
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def resolve_device(device: Any):
+    """``torch.device`` for ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``; a clear ``ValueError`` otherwise."""
+    import torch  # lazily: this module is imported by torch-free parts of the package
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available (torch.cuda.is_available() is False)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device must name an existing CUDA device, got {device!r}")
+    return dev

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import check_choice
+from ._common import check_choice, check_int
 
 DATASETS: tuple[str, ...] = ("digits", "fashion-mnist", "mnist", "cifar10")
 SPLITS: tuple[str, ...] = ("train", "test")
@@ -61,14 +61,32 @@ _HOW = {
 }
 
 
-def image_shape(name: str, grayscale: bool = False) -> tuple[int, ...]:
-    """Shape of one image of data set ``name``: ``(height, width)`` or ``(height, width, 3)`` for colour CIFAR-10."""
+def image_shape(name: str, grayscale: bool = False, pool: int = 1) -> tuple[int, ...]:
+    """Shape of one image of data set ``name``: ``(height, width)`` or ``(height, width, 3)`` for colour CIFAR-10.
+
+    With ``pool`` > 1 the shape after ``pool x pool`` mean pooling (see :func:`load`).
+    """
     check_choice("name", name, DATASETS)
     if name == "digits":
-        return (8, 8)
-    if name == "cifar10":
-        return (32, 32) if grayscale else (32, 32, 3)
-    return (28, 28)
+        side, channels = 8, ()
+    elif name == "cifar10":
+        side, channels = 32, () if grayscale else (3,)
+    else:
+        side, channels = 28, ()
+    pool = check_int("pool", pool, minimum=1)
+    if side % pool:
+        allowed = [k for k in range(1, side + 1) if side % k == 0]
+        raise ValueError(f"pool must divide the {side}-pixel image side of {name!r} (one of {allowed}), got {pool}")
+    return (side // pool, side // pool, *channels)
+
+
+def _mean_pool(images: np.ndarray, shape: tuple[int, ...], pool: int) -> np.ndarray:
+    """``pool x pool`` block means of flattened images of full-resolution ``shape`` (channels pooled separately)."""
+    height, width, *channels = shape
+    blocks = images.reshape(images.shape[0], height // pool, pool, width // pool, pool, *channels)
+    # float64 accumulation, so the pooled pixel is the correctly rounded block mean.
+    pooled = blocks.mean(axis=(2, 4), dtype=np.float64).astype(np.float32)
+    return np.ascontiguousarray(pooled.reshape(images.shape[0], -1))
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -168,6 +186,7 @@ def load(
     split: str = "train",
     path: str | os.PathLike[str] | None = None,
     grayscale: bool = False,
+    pool: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load a data set split as flattened ``float32`` images in [0, 1] and ``int64`` labels.
 
@@ -183,11 +202,14 @@ def load(
         (must be None) for ``digits``.
     grayscale : bool
         ``cifar10`` only: convert to luma ``0.299 R + 0.587 G + 0.114 B``.
+    pool : int
+        Mean-pool non-overlapping ``pool x pool`` pixel blocks (per channel): ``pool=2`` turns 28 x 28 images into
+        14 x 14, a quarter of the pixels. It must divide the image side; 1 (the default) keeps full resolution.
 
     Returns
     -------
     images : numpy.ndarray, float32, shape (n, pixels)
-        Row-major flattening of :func:`image_shape` ``(name, grayscale)``.
+        Row-major flattening of :func:`image_shape` ``(name, grayscale, pool)``.
     labels : numpy.ndarray, int64, shape (n,)
 
     Raises
@@ -211,6 +233,16 @@ def load(
         raise ValueError(f"grayscale must be False for {name!r} (already grey), got True")
     if path is not None and name == "digits":
         raise ValueError(f"path must be None for 'digits' (bundled with scikit-learn), got {str(path)!r}")
+    image_shape(name, grayscale, pool)  # validates pool before any file is read
+    images, labels = _load_full(name, split, path, grayscale)
+    if pool == 1:
+        return images, labels
+    return _mean_pool(images, image_shape(name, grayscale), pool), labels
+
+
+def _load_full(
+    name: str, split: str, path: str | os.PathLike[str] | None, grayscale: bool
+) -> tuple[np.ndarray, np.ndarray]:
     if name == "digits":
         return _load_digits(split)
     if name == "mnist" and path is None:

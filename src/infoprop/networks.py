@@ -70,7 +70,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ._common import as_float_array, check_choice, check_int, check_real, provenance_attrs
+from ._common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
 from .activations import Activation, get_activation
 
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
@@ -112,21 +112,6 @@ class _Layout(NamedTuple):
     coords: dict[str, Any]
     shape: tuple[int, ...]
     squeeze: tuple[str, ...]  # dims given as scalars: dropped, kept as scalar coordinates
-
-
-def _resolve_device(device: Any) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} is not available (torch.cuda.is_available() is False)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device must name an existing CUDA device, got {device!r}")
-    return dev
 
 
 class RandomNetwork:
@@ -171,7 +156,7 @@ class RandomNetwork:
         self.depth = check_int("depth", depth, minimum=1)
         self.seed = check_int("seed", seed, minimum=0)
         self.dtype = check_choice("dtype", dtype, DTYPES)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.activation = get_activation(activation)
         allowed = {"kernel_size", "operator"} if arch == "cnn" else {"operator"}
         unknown = set(arch_options) - allowed

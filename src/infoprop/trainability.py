@@ -45,6 +45,7 @@ Trainable means test accuracy >= ``threshold`` after ``steps`` optimiser steps.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -53,7 +54,7 @@ import numpy as np
 import torch
 
 from . import data as _data
-from ._common import as_float_array, check_choice, check_int, check_real, provenance_attrs
+from ._common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
 
 ARCHITECTURES: tuple[str, ...] = ("wide", "shrinking")
 ENTROPIES: tuple[str, ...] = ("differential", "relative")
@@ -170,6 +171,12 @@ def _trainable_copy(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[
     return [(w.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()) for w, b in pairs]
 
 
+def _to_device(
+    pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], device: torch.device
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(w.to(device), b.to(device)) for w, b in pairs]
+
+
 def _detached(pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(w.detach(), b.detach()) for w, b in pairs]
 
@@ -184,6 +191,14 @@ def _batches(n: int, batch_size: int, steps: int, gen: torch.Generator) -> list[
     return out[:steps]
 
 
+def _shape_groups(decoders: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> list[list[int]]:
+    """Decoder indices grouped by weight shape ``(w_{l-1}, w_l)``, groups in order of first appearance."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (weight, _) in enumerate(decoders):
+        groups.setdefault(tuple(weight.shape[1:]), []).append(i)
+    return list(groups.values())
+
+
 def train_decoders(
     network: Sequence[tuple[torch.Tensor, torch.Tensor]],
     decoders: Sequence[tuple[torch.Tensor, torch.Tensor]],
@@ -196,21 +211,37 @@ def train_decoders(
     """Train every decoder layer-locally (MSE to the layer's input, Adam) with the network frozen.
 
     Each decoder's loss depends on its own parameters only and Adam is elementwise, so one Adam over the summed
-    losses of all layers and configurations is the same as training each decoder alone (tested). Returns the
-    trained decoders (new tensors); the inputs are not modified.
+    losses of all layers and configurations is the same as training each decoder alone (tested). The decoders of
+    all layers with the same shape (for ``"wide"``: every layer but the last) and of the whole scan are stacked
+    into one ``(layers * S, w_{l-1}, w_l)`` tensor, so a step is one ``bmm`` per shape rather than one per layer:
+    the paper's layer-by-layer decoders are independent and train in parallel. Returns the trained decoders per
+    layer (new tensors); the inputs are not modified.
     """
-    params = _trainable_copy(decoders)
-    optimizer = torch.optim.Adam([p for pair in params for p in pair], lr=lr)
+    n_scan = decoders[0][0].shape[0]
+    groups = _shape_groups(decoders)
+    params = [
+        tuple(torch.cat([decoders[i][k].detach() for i in group]).requires_grad_() for k in range(2))
+        for group in groups
+    ]
+    optimizer = torch.optim.Adam([p for pair in params for p in pair], lr=lr, fused=True)
     for index in _batches(images.shape[0], batch_size, steps, _generator(seed, _DECODER_ORDER)):
         with torch.no_grad():
-            ys = forward(network, images[index])
+            ys = forward(network, images[index.to(images.device)])
+            ys[0] = ys[0].expand(n_scan, -1, -1)  # the images are shared by the scan
+            outputs = [torch.cat([ys[i + 1] for i in group]) for group in groups]
+            targets = [torch.cat([ys[i] for i in group]) for group in groups]
         loss = images.new_zeros(())
-        for (weight, bias), y_in, y_out in zip(params, ys[:-1], ys[1:]):
+        for (weight, bias), y_in, y_out in zip(params, targets, outputs):
             loss = loss + ((_layer(y_out, weight, bias) - y_in) ** 2).mean(dim=(-2, -1)).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return _detached(params)
+    trained: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(decoders)  # type: ignore[list-item]
+    for group, (weight, bias) in zip(groups, params):
+        for j, i in enumerate(group):
+            rows = slice(j * n_scan, (j + 1) * n_scan)
+            trained[i] = (weight.detach()[rows], bias.detach()[rows])
+    return trained
 
 
 def reconstruct(
@@ -313,19 +344,20 @@ def peak_sigma_w2(sigma_w2: Any, curve: Any, tiebreak: Any = None) -> float:
 
 # --------------------------------------------------------------------------- high-level: predict
 def _load_splits(
-    data: str, data_path: Any, grayscale: bool, train_size: int | None, batch_size: int, dtype: torch.dtype
+    data: str, data_path: Any, grayscale: bool, pool: int, train_size: int | None, batch_size: int,
+    dtype: torch.dtype, device: torch.device,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``train_x, train_y, test_x, test_y``; the training split cut to its first ``train_size`` images."""
-    train_x, train_y = _data.load(data, "train", path=data_path, grayscale=grayscale)
-    test_x, test_y = _data.load(data, "test", path=data_path, grayscale=grayscale)
+    """``train_x, train_y, test_x, test_y`` on ``device``; the training split cut to its first ``train_size`` images."""
+    train_x, train_y = _data.load(data, "train", path=data_path, grayscale=grayscale, pool=pool)
+    test_x, test_y = _data.load(data, "test", path=data_path, grayscale=grayscale, pool=pool)
     if train_size is not None:
         if train_size > len(train_y):
             raise ValueError(f"train_size must be <= the {len(train_y)} training images of {data!r}, got {train_size}")
         train_x, train_y = train_x[:train_size], train_y[:train_size]
     if len(train_y) < batch_size:
         raise ValueError(f"batch_size must be <= the {len(train_y)} training images, got {batch_size}")
-    return (torch.from_numpy(train_x).to(dtype), torch.from_numpy(train_y), torch.from_numpy(test_x).to(dtype),
-            torch.from_numpy(test_y))
+    return tuple(torch.from_numpy(a).to(device=device, dtype=dtype if a.dtype == np.float32 else None)
+                 for a in (train_x, train_y, test_x, test_y))
 
 
 def _meanfield_curves(sigma_w: np.ndarray, sigma_b: float) -> tuple[np.ndarray, float]:
@@ -338,7 +370,7 @@ def _meanfield_curves(sigma_w: np.ndarray, sigma_b: float) -> tuple[np.ndarray, 
 
 def _validate_common(
     data: str, depth: int, widths: Any, sigma_w: Any, sigma_b: Any, steps: int, lr: float, batch_size: int, seed: int,
-    dtype: str, train_size: int | None,
+    dtype: str, train_size: int | None, device: Any,
 ) -> dict[str, Any]:
     check_choice("data", data, _data.DATASETS)
     depth = check_int("depth", depth, minimum=2)
@@ -354,6 +386,7 @@ def _validate_common(
         "dtype": getattr(torch, check_choice("dtype", dtype, DTYPES)),
         "widths": widths if isinstance(widths, str) else list(widths),
         "train_size": None if train_size is None else check_int("train_size", train_size, minimum=1),
+        "device": resolve_device(device),
     }
 
 
@@ -375,6 +408,8 @@ def predict(
     grayscale: bool = False,
     dtype: str = "float32",
     train_size: int | None = None,
+    pool: int = 1,
+    device: str = "cpu",
 ):
     """Predict trainability over a ``sigma_w`` scan from reconstruction-entropy cascades (no training of the network).
 
@@ -409,6 +444,12 @@ def predict(
     seed : int
         Seeds the network draw, the decoder initialisation and the batch order (independent streams).
     dtype : {"float32", "float64"}
+    pool : int
+        Mean-pool ``pool x pool`` pixel blocks of the images first (:func:`infoprop.data.load`): ``pool=2`` makes
+        28 x 28 images 14 x 14 and the ``"wide"`` network 16 times cheaper.
+    device : {"cpu", "cuda", "cuda:<index>"}
+        Where the decoders train. The random draws are made on the CPU whatever the device, so a device changes
+        only rounding; bitwise reproducibility is guaranteed on the CPU (cuBLAS may pick different kernels).
 
     Returns
     -------
@@ -424,29 +465,34 @@ def predict(
     import xarray as xr
 
     start = time.perf_counter()
-    p = _validate_common(data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size)
+    p = _validate_common(
+        data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size, device
+    )
     eval_images = check_int("eval_images", eval_images, minimum=2)
     strip_images = check_int("strip_images", strip_images, minimum=0, maximum=eval_images)
     tolerance = check_real("tolerance", tolerance, minimum=0.0)
     check_choice("entropy", entropy, ENTROPIES)
-    train_x, _, test_x, _ = _load_splits(data, data_path, grayscale, p["train_size"], p["batch_size"], p["dtype"])
+    shape = _data.image_shape(data, grayscale, pool)  # validates pool
+    train_x, _, test_x, _ = _load_splits(
+        data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
+    )
     n_in = train_x.shape[1]
     ws = layer_widths(p["widths"], n_in, N_CLASSES, p["depth"])
     if test_x.shape[0] < eval_images:
         raise ValueError(f"eval_images must be <= the {test_x.shape[0]} test images of {data!r}, got {eval_images}")
     sw, sb = p["sigma_w"], p["sigma_b"]
 
-    network = init_network(ws, n_in, sw, sb, p["seed"], p["dtype"])
-    decoders = init_decoders(ws, n_in, len(sw), p["seed"], p["dtype"])
+    network = _to_device(init_network(ws, n_in, sw, sb, p["seed"], p["dtype"]), p["device"])
+    decoders = _to_device(init_decoders(ws, n_in, len(sw), p["seed"], p["dtype"]), p["device"])
     decoders = train_decoders(network, decoders, train_x, p["steps"], p["lr"], p["batch_size"], p["seed"])
 
     x_eval = test_x[:eval_images]
     with torch.no_grad():
         ys = forward(network, x_eval)
-    inputs = x_eval.double().numpy()
+    inputs = x_eval.double().cpu().numpy()
     diff, rel, strips = [], [], []
     for layer in range(1, p["depth"] + 1):
-        rec = reconstruct(decoders, ys[layer], layer).double().numpy()  # (S, n_eval, pixels)
+        rec = reconstruct(decoders, ys[layer], layer).double().cpu().numpy()  # (S, n_eval, pixels)
         diff.append(differential_entropy(rec))
         rel.append(np.median(relative_entropy(inputs, rec), axis=-1))
         strips.append(rec[:, :strip_images])
@@ -455,16 +501,16 @@ def predict(
     xi_c, mf_crit = _meanfield_curves(sw, sb)
     sw2 = sw**2
 
-    shape = _data.image_shape(data, grayscale)
     image_dims = ("y", "x", "channel")[: len(shape)]
     strip_arr = np.stack(strips, axis=1).reshape(len(sw), p["depth"], strip_images, *shape)
     layers = np.arange(1, p["depth"] + 1)
     parameters = {
-        "data": data, "data_path": data_path, "grayscale": grayscale, "depth": p["depth"], "widths": ws,
+        "data": data, "data_path": data_path, "grayscale": grayscale, "pool": pool, "depth": p["depth"], "widths": ws,
         "architecture": p["widths"] if isinstance(p["widths"], str) else "explicit", "sigma_w": sw, "sigma_b": sb,
         "steps": p["steps"], "lr": p["lr"], "batch_size": p["batch_size"], "eval_images": eval_images,
         "strip_images": strip_images, "tolerance": tolerance, "entropy": entropy, "seed": p["seed"], "dtype": dtype,
         "optimizer": "adam", "decoder": "tanh(Linear(w_l -> w_{l-1}))", "train_size": p["train_size"],
+        "device": str(p["device"]),
     }
     ds = xr.Dataset(
         {
@@ -557,7 +603,7 @@ def fit_classifiers(
     params = [t for pair in (*hidden, *readouts) for t in pair]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
     for index in _batches(images.shape[0], batch_size, steps, _generator(seed, _TRAIN_ORDER)):
-        x, y = images[index], labels[index]
+        x, y = images[index.to(images.device)], labels[index.to(images.device)]
         loss = images.new_zeros(())
         for logit in _truth_logits(hidden, readouts, depths, x):
             per_model = torch.nn.functional.cross_entropy(
@@ -584,8 +630,8 @@ def _accuracy(
         for start in range(0, images.shape[0], _EVAL_CHUNK):
             x, y = images[start : start + _EVAL_CHUNK], labels[start : start + _EVAL_CHUNK]
             for i, logit in enumerate(_truth_logits(hidden, readouts, depths, x)):
-                correct[i] += (logit.argmax(-1) == y).sum(-1).numpy()
-                finite[i] &= torch.isfinite(logit).all(dim=(-2, -1)).numpy()
+                correct[i] += (logit.argmax(-1) == y).sum(-1).cpu().numpy()
+                finite[i] &= torch.isfinite(logit).all(dim=(-2, -1)).cpu().numpy()
     # A diverged model (non-finite logits) counts as untrainable, not as whatever argmax makes of NaN.
     return np.where(finite, correct / images.shape[0], 0.0), ~finite
 
@@ -607,6 +653,8 @@ def train(
     grayscale: bool = False,
     dtype: str = "float32",
     train_size: int | None = None,
+    pool: int = 1,
+    device: str = "cpu",
 ):
     """Ground truth: train classifiers of each depth over the ``sigma_w`` scan and record their accuracy.
 
@@ -631,6 +679,8 @@ def train(
     train_size : int, optional
         Train on (and report ``train_accuracy`` of) the first ``train_size`` training images only, as in
         :func:`predict`; the test split is always used whole.
+    pool, device
+        As in :func:`predict`.
 
     Returns
     -------
@@ -643,7 +693,9 @@ def train(
     import xarray as xr
 
     start = time.perf_counter()
-    p = _validate_common(data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size)
+    p = _validate_common(
+        data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size, device
+    )
     check_choice("optimizer", optimizer, OPTIMIZERS)
     threshold = check_real("threshold", threshold, minimum=0.0, maximum=1.0)
     if depths is None:
@@ -652,14 +704,16 @@ def train(
     if depths.ndim != 1 or np.any(depths != np.round(depths)) or depths.min() < 2 or depths.max() > p["depth"]:
         raise ValueError(f"depths must be integers in 2..depth={p['depth']}, got {depths.tolist()}")
     depths = np.unique(depths.astype(np.int64))[::-1].copy()  # descending: the prefix order of the models
+    _data.image_shape(data, grayscale, pool)  # validates pool
     train_x, train_y, test_x, test_y = _load_splits(
-        data, data_path, grayscale, p["train_size"], p["batch_size"], p["dtype"]
+        data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
     )
     n_in = train_x.shape[1]
     ws = layer_widths(p["widths"], n_in, N_CLASSES, p["depth"])
     sw, sb = p["sigma_w"], p["sigma_b"]
 
     hidden, readouts = _truth_models(ws, n_in, N_CLASSES, depths, sw, sb, p["seed"], p["dtype"])
+    hidden, readouts = _to_device(hidden, p["device"]), _to_device(readouts, p["device"])
     hidden, readouts = fit_classifiers(
         hidden, readouts, depths, train_x, train_y, optimizer, p["lr"], p["steps"], p["batch_size"], p["seed"]
     )
@@ -672,7 +726,8 @@ def train(
     trainable = accuracy >= threshold
     max_depth = np.max(np.where(trainable, depths[None, :], 0), axis=1)
     parameters = {
-        "data": data, "data_path": data_path, "grayscale": grayscale, "depth": p["depth"], "depths": depths,
+        "data": data, "data_path": data_path, "grayscale": grayscale, "pool": pool, "depth": p["depth"],
+        "depths": depths, "device": str(p["device"]),
         "widths": ws, "architecture": p["widths"] if isinstance(p["widths"], str) else "explicit", "sigma_w": sw,
         "sigma_b": sb, "optimizer": optimizer, "steps": p["steps"], "lr": p["lr"], "batch_size": p["batch_size"],
         "threshold": threshold, "seed": p["seed"], "dtype": dtype, "readout": "Linear(w_{d-1} -> classes), logits",
@@ -731,6 +786,11 @@ def compare(prediction: Any, truth: Any):
             f"[{float(prediction.sigma_w.min()):.4g}, {float(prediction.sigma_w.max()):.4g}]), got "
             f"{truth.sizes['sigma_w']} values in [{float(truth.sigma_w.min()):.4g}, {float(truth.sigma_w.max()):.4g}]"
         )
+    pred_params, truth_params = json.loads(prediction.attrs["parameters"]), json.loads(truth.attrs["parameters"])
+    for key, default in (("data", None), ("grayscale", False), ("pool", 1), ("widths", None)):
+        if pred_params.get(key, default) != truth_params.get(key, default):
+            raise ValueError(f"truth must use the prediction's {key}={pred_params.get(key, default)!r}, got "
+                             f"{truth_params.get(key, default)!r}")
     if not np.isclose(prediction.attrs["sigma_b"], truth.attrs["sigma_b"], rtol=1e-12, atol=0.0):
         raise ValueError(f"truth must use sigma_b={prediction.attrs['sigma_b']}, got {truth.attrs['sigma_b']}")
     if int(truth.depth.max()) > prediction.sizes["layer"]:

@@ -33,6 +33,8 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the network draw, ini
 Dtype = Annotated[str, typer.Option("--dtype", help="float32 | float64.")]
 Out = Annotated[Path, typer.Option("--out", help="Zarr store to write.")]
 Plot = Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")]
+Pool = Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks (2: 28x28 -> 14x14) [default 1].")]
+Device = Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")]
 TrainSize = Annotated[
     int | None, typer.Option("--train-size", help="Use only the first N training images [default: all].")
 ]
@@ -90,6 +92,8 @@ def predict(
     seed: Seed = 0,
     dtype: Dtype = "float32",
     train_size: TrainSize = None,
+    pool: Pool = 1,
+    device: Device = "cpu",
     plot: Plot = None,
 ) -> None:
     """Train the cascade decoders on the untrained network; write entropies, cutoff and strips."""
@@ -99,7 +103,8 @@ def predict(
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     ds = run(data=data, depth=depth, sigma_w=sw, sigma_b=sb, widths=_widths(widths), steps=steps, lr=lr,
              batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, tolerance=tolerance,
-             entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size)
+             entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size,
+             pool=pool, device=device)
     print(write_zarr(ds, out))
     if plot is not None:
         from ..plots.trainability import plot_prediction
@@ -132,6 +137,8 @@ def train(
     seed: Seed = 0,
     dtype: Dtype = "float32",
     train_size: TrainSize = None,
+    pool: Pool = 1,
+    device: Device = "cpu",
 ) -> None:
     """Ground truth: train the classifiers over the same grid; write accuracy per (sigma_w, depth)."""
     from .._common import write_zarr
@@ -141,7 +148,8 @@ def train(
     depth_values = None if depths is None else parse_range("--depths", depths)
     ds = run(data=data, depth=depth, depths=depth_values, sigma_w=sw, sigma_b=sb, widths=_widths(widths),
              optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, threshold=threshold, seed=seed,
-             data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size)
+             data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool,
+             device=device)
     print(write_zarr(ds, out))
     print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; {ds.attrs['compute_seconds']:.1f} s")
 
