@@ -304,6 +304,17 @@ def test_cuda_matches_cpu():
     )
 
 
+def test_progress_reports_every_step():
+    calls = []
+    _tiny_prediction(steps=7, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 7) for k in range(1, 8)]
+    calls.clear()
+    tp.train(data="digits", depth=3, depths=[2, 3], sigma_w=[1.0], steps=5, progress=lambda *a: calls.append(a))
+    assert calls == [(k, 5) for k in range(1, 6)]
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        _tiny_prediction(progress=3)
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),

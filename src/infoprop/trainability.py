@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -207,6 +207,7 @@ def train_decoders(
     lr: float,
     batch_size: int,
     seed: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Train every decoder layer-locally (MSE to the layer's input, Adam) with the network frozen.
 
@@ -215,7 +216,7 @@ def train_decoders(
     all layers with the same shape (for ``"wide"``: every layer but the last) and of the whole scan are stacked
     into one ``(layers * S, w_{l-1}, w_l)`` tensor, so a step is one ``bmm`` per shape rather than one per layer:
     the paper's layer-by-layer decoders are independent and train in parallel. Returns the trained decoders per
-    layer (new tensors); the inputs are not modified.
+    layer (new tensors); the inputs are not modified. ``progress(done, steps)`` is called after every step.
     """
     n_scan = decoders[0][0].shape[0]
     groups = _shape_groups(decoders)
@@ -224,7 +225,7 @@ def train_decoders(
         for group in groups
     ]
     optimizer = torch.optim.Adam([p for pair in params for p in pair], lr=lr, fused=True)
-    for index in _batches(images.shape[0], batch_size, steps, _generator(seed, _DECODER_ORDER)):
+    for step, index in enumerate(_batches(images.shape[0], batch_size, steps, _generator(seed, _DECODER_ORDER))):
         with torch.no_grad():
             ys = forward(network, images[index.to(images.device)])
             ys[0] = ys[0].expand(n_scan, -1, -1)  # the images are shared by the scan
@@ -236,6 +237,8 @@ def train_decoders(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if progress is not None:
+            progress(step + 1, steps)
     trained: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(decoders)  # type: ignore[list-item]
     for group, (weight, bias) in zip(groups, params):
         for j, i in enumerate(group):
@@ -360,6 +363,12 @@ def _load_splits(
                  for a in (train_x, train_y, test_x, test_y))
 
 
+def _check_progress(progress: Any) -> Callable[[int, int], None] | None:
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done_steps, steps) or None, got {progress!r}")
+    return progress
+
+
 def _meanfield_curves(sigma_w: np.ndarray, sigma_b: float) -> tuple[np.ndarray, float]:
     from .meanfield import MeanField
 
@@ -410,6 +419,7 @@ def predict(
     train_size: int | None = None,
     pool: int = 1,
     device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ):
     """Predict trainability over a ``sigma_w`` scan from reconstruction-entropy cascades (no training of the network).
 
@@ -450,6 +460,8 @@ def predict(
     device : {"cpu", "cuda", "cuda:<index>"}
         Where the decoders train. The random draws are made on the CPU whatever the device, so a device changes
         only rounding; bitwise reproducibility is guaranteed on the CPU (cuBLAS may pick different kernels).
+    progress : callable, optional
+        Called as ``progress(done_steps, steps)`` after every decoder training step.
 
     Returns
     -------
@@ -468,6 +480,7 @@ def predict(
     p = _validate_common(
         data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size, device
     )
+    progress = _check_progress(progress)
     eval_images = check_int("eval_images", eval_images, minimum=2)
     strip_images = check_int("strip_images", strip_images, minimum=0, maximum=eval_images)
     tolerance = check_real("tolerance", tolerance, minimum=0.0)
@@ -484,7 +497,9 @@ def predict(
 
     network = _to_device(init_network(ws, n_in, sw, sb, p["seed"], p["dtype"]), p["device"])
     decoders = _to_device(init_decoders(ws, n_in, len(sw), p["seed"], p["dtype"]), p["device"])
-    decoders = train_decoders(network, decoders, train_x, p["steps"], p["lr"], p["batch_size"], p["seed"])
+    decoders = train_decoders(
+        network, decoders, train_x, p["steps"], p["lr"], p["batch_size"], p["seed"], progress
+    )
 
     x_eval = test_x[:eval_images]
     with torch.no_grad():
@@ -593,16 +608,18 @@ def fit_classifiers(
     steps: int,
     batch_size: int,
     seed: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]:
     """Train all classifiers of the ground truth at once (cross-entropy on raw logits, summed over models).
 
     ``hidden``/``readouts`` as built by :func:`train` (models ordered by ``depths`` descending, ``sigma_w``
-    fastest); returns trained copies, the inputs are not modified. SGD has no momentum.
+    fastest); returns trained copies, the inputs are not modified. SGD has no momentum. ``progress(done, steps)``
+    is called after every step.
     """
     hidden, readouts = _trainable_copy(hidden), _trainable_copy(readouts)
     params = [t for pair in (*hidden, *readouts) for t in pair]
     opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=lr)
-    for index in _batches(images.shape[0], batch_size, steps, _generator(seed, _TRAIN_ORDER)):
+    for step, index in enumerate(_batches(images.shape[0], batch_size, steps, _generator(seed, _TRAIN_ORDER))):
         x, y = images[index.to(images.device)], labels[index.to(images.device)]
         loss = images.new_zeros(())
         for logit in _truth_logits(hidden, readouts, depths, x):
@@ -613,6 +630,8 @@ def fit_classifiers(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if progress is not None:
+            progress(step + 1, steps)
     return _detached(hidden), _detached(readouts)
 
 
@@ -655,6 +674,7 @@ def train(
     train_size: int | None = None,
     pool: int = 1,
     device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ):
     """Ground truth: train classifiers of each depth over the ``sigma_w`` scan and record their accuracy.
 
@@ -681,6 +701,8 @@ def train(
         :func:`predict`; the test split is always used whole.
     pool, device
         As in :func:`predict`.
+    progress : callable, optional
+        Called as ``progress(done_steps, steps)`` after every optimiser step.
 
     Returns
     -------
@@ -696,6 +718,7 @@ def train(
     p = _validate_common(
         data, depth, widths, sigma_w, sigma_b, steps, lr, batch_size, seed, dtype, train_size, device
     )
+    progress = _check_progress(progress)
     check_choice("optimizer", optimizer, OPTIMIZERS)
     threshold = check_real("threshold", threshold, minimum=0.0, maximum=1.0)
     if depths is None:
@@ -715,7 +738,7 @@ def train(
     hidden, readouts = _truth_models(ws, n_in, N_CLASSES, depths, sw, sb, p["seed"], p["dtype"])
     hidden, readouts = _to_device(hidden, p["device"]), _to_device(readouts, p["device"])
     hidden, readouts = fit_classifiers(
-        hidden, readouts, depths, train_x, train_y, optimizer, p["lr"], p["steps"], p["batch_size"], p["seed"]
+        hidden, readouts, depths, train_x, train_y, optimizer, p["lr"], p["steps"], p["batch_size"], p["seed"], progress
     )
     accuracy, diverged = _accuracy(hidden, readouts, depths, test_x, test_y)
     train_accuracy, _ = _accuracy(hidden, readouts, depths, train_x, train_y)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,7 +11,7 @@ import numpy as np
 import typer
 
 from .._common import parse_range
-from ._common import grid_from_options
+from ._common import console, grid_from_options
 
 trainability_app = typer.Typer(
     name="trainability",
@@ -35,6 +37,7 @@ Out = Annotated[Path, typer.Option("--out", help="Zarr store to write.")]
 Plot = Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")]
 Pool = Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks (2: 28x28 -> 14x14) [default 1].")]
 Device = Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")]
+ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")]
 TrainSize = Annotated[
     int | None, typer.Option("--train-size", help="Use only the first N training images [default: all].")
 ]
@@ -60,6 +63,28 @@ def _widths(text: str) -> Any:
         return [int(w) for w in text.split(",")]
     except ValueError:
         raise ValueError(f"--widths must be wide, shrinking or comma-separated integers, got {text!r}") from None
+
+
+@contextmanager
+def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A Rich bar on stderr fed by the library's ``progress(done_steps, steps)``; ``None`` when disabled."""
+    if not (enabled and console.is_terminal):  # a log file gets no bar (nor the blank line a closing bar leaves)
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _open(path: Path, name: str):
@@ -95,16 +120,21 @@ def predict(
     pool: Pool = 1,
     device: Device = "cpu",
     plot: Plot = None,
+    progress: ShowProgress = True,
 ) -> None:
     """Train the cascade decoders on the untrained network; write entropies, cutoff and strips."""
-    from .._common import save_figure, write_zarr
+    from .._common import ensure_parent_writable, save_figure, write_zarr
     from ..trainability import predict as run
 
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
-    ds = run(data=data, depth=depth, sigma_w=sw, sigma_b=sb, widths=_widths(widths), steps=steps, lr=lr,
-             batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, tolerance=tolerance,
-             entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size,
-             pool=pool, device=device)
+    ensure_parent_writable(out, "--out")
+    if plot is not None:
+        ensure_parent_writable(plot, "--plot")
+    with _progress_bar(progress, "decoders") as advance:
+        ds = run(data=data, depth=depth, sigma_w=sw, sigma_b=sb, widths=_widths(widths), steps=steps, lr=lr,
+                 batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, tolerance=tolerance,
+                 entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype,
+                 train_size=train_size, pool=pool, device=device, progress=advance)
     print(write_zarr(ds, out))
     if plot is not None:
         from ..plots.trainability import plot_prediction
@@ -139,17 +169,20 @@ def train(
     train_size: TrainSize = None,
     pool: Pool = 1,
     device: Device = "cpu",
+    progress: ShowProgress = True,
 ) -> None:
     """Ground truth: train the classifiers over the same grid; write accuracy per (sigma_w, depth)."""
-    from .._common import write_zarr
+    from .._common import ensure_parent_writable, write_zarr
     from ..trainability import train as run
 
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     depth_values = None if depths is None else parse_range("--depths", depths)
-    ds = run(data=data, depth=depth, depths=depth_values, sigma_w=sw, sigma_b=sb, widths=_widths(widths),
-             optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, threshold=threshold, seed=seed,
-             data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool,
-             device=device)
+    ensure_parent_writable(out, "--out")
+    with _progress_bar(progress, "classifiers") as advance:
+        ds = run(data=data, depth=depth, depths=depth_values, sigma_w=sw, sigma_b=sb, widths=_widths(widths),
+                 optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, threshold=threshold, seed=seed,
+                 data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool,
+                 device=device, progress=advance)
     print(write_zarr(ds, out))
     print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; {ds.attrs['compute_seconds']:.1f} s")
 
