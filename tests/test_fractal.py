@@ -88,7 +88,7 @@ def _brute_force_counts(image: np.ndarray, sizes) -> np.ndarray:
 def test_dinverno_counts_match_brute_force_and_fit_matches_polyfit():
     rng = np.random.default_rng(3)
     image = rng.random((203, 190)) < 0.002
-    result = box_dimension(image, "dinverno")
+    result = box_dimension(image, "dinverno", sizes=[1, 2, 4, 8, 16, 32])
     np.testing.assert_array_equal(result.sizes, np.arange(1, 49))
     np.testing.assert_array_equal(result.counts, _brute_force_counts(image, range(1, 49)))
     slope, intercept = np.polyfit(np.log(result.sizes), np.log(result.counts), 1)
@@ -433,3 +433,20 @@ def test_zoom_rejects_an_object_that_is_not_a_network():
 
     with pytest.raises(TypeError, match="network must provide"):
         zoom(object(), (2.0, 2.0), [1.0], 5)
+
+
+def test_plot_box_counts_draws_the_counts_and_the_fitted_power_law():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from infoprop.plots.fractal import plot_box_counts
+
+    image = np.zeros((256, 256), dtype=bool)
+    image[:, 100] = True  # a straight line: N(s) = 256 / s exactly, dimension 1
+    result = box_dimension(image, "dinverno", sizes=[1, 2, 4, 8, 16, 32])
+    fig = plot_box_counts({"line": result})
+    points, fitted = fig.axes[0].get_lines()
+    np.testing.assert_array_equal(points.get_xdata(), result.sizes)
+    np.testing.assert_array_equal(points.get_ydata(), 256 / result.sizes)
+    np.testing.assert_allclose(fitted.get_ydata(), 256 / result.sizes, rtol=1e-9)
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == "line: D = 1.000 ± 0.000"

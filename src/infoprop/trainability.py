@@ -18,8 +18,8 @@ Prediction (cascade)
 Decoder ``c_l(y) = tanh(A_l y + a_l)`` maps ``w_l -> w_{l-1}`` and is trained to reconstruct layer ``l``'s input
 ``y_{l-1}`` from its output ``y_l`` (MSE, Adam, batch 64) while the network stays at initialisation. Decoder 1 keeps
 the tanh (as in the paper): its targets are images in [0, 1], inside tanh's range. All decoders of all layers and of
-all ``sigma_w`` are trained at once: layer ``l``'s decoders of the whole scan are one ``(S, w_{l-1}, w_l)`` tensor and
-one ``torch.bmm``; the summed loss gives each decoder exactly its own gradient and Adam is elementwise, so this equals
+all ``sigma_w`` are trained at once: the decoders of all layers with the same shape and of the whole scan are one
+``(layers * S, w_{l-1}, w_l)`` tensor and one ``torch.bmm``; the summed loss gives each decoder exactly its own gradient and Adam is elementwise, so this equals
 ``S * D`` independent trainings (tested). The budget is ``steps`` Adam steps per decoder, a unit that means the same
 amount of training on every data set (940 steps = one MNIST epoch at batch 64 = ~41 epochs of digits).
 
