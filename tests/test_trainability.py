@@ -78,6 +78,31 @@ def test_cutoff_special_curves():
     np.testing.assert_array_equal(tp.cutoff(np.stack([e, np.full(7, -10.0)]), 0.005), [3, 0])
 
 
+@pytest.mark.parametrize(("xi", "depth"), [(3.0, 40), (6.0, 30)])
+def test_predicted_depth_ignores_a_narrow_output_layer(xi, depth):
+    # Hidden layers saturate like 1 + exp(-l / xi); the 10-wide output layer's entropy sits 1% above the plateau.
+    layers = np.arange(1, depth)
+    hidden = 1.0 + np.exp(-layers / xi)
+    e = np.append(hidden, 1.01 * hidden[-1])
+    bound = -xi * math.log(0.005 * (1 + math.exp(-(depth - 1) / xi)) + math.exp(-(depth - 1) / xi))
+    cut, trainable = tp.predicted_depth(e, 0.005)
+    assert cut == math.ceil(bound) - 1 and trainable == cut + 1
+    # With the output layer as the saturated value every hidden layer "differs": the literal rule sees no cutoff.
+    assert tp.predicted_depth(e, 0.005, reference="output") == (depth - 1, depth)
+
+
+def test_predicted_depth_without_saturation_is_the_whole_network():
+    rising = np.linspace(1.0, 2.0, 12)
+    for reference, cut in (("hidden", 10), ("output", 11)):
+        np.testing.assert_array_equal(tp.predicted_depth(rising, reference=reference), (cut, 12))
+    flat = np.full((2, 6), 3.0)
+    np.testing.assert_array_equal(tp.predicted_depth(flat)[1], [1, 1])  # saturated at once: depth 1
+    with pytest.raises(ValueError, match="length >= 3 with reference='hidden'"):
+        tp.predicted_depth([1.0, 2.0])
+    with pytest.raises(ValueError, match="reference must be one of"):
+        tp.predicted_depth(rising, reference="first")
+
+
 def test_peak_sigma_w2_breaks_plateau_ties():
     s2 = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
     assert tp.peak_sigma_w2(s2, [3, 9, 9, 9, 4]) == 2.0
@@ -221,7 +246,9 @@ def test_predict_structure_reproducibility_and_zarr_round_trip(tmp_path):
     assert ds.differential_entropy.dims == ("sigma_w", "layer")
     assert ds.reconstruction.shape == (3, 4, 2, 8, 8)
     np.testing.assert_allclose(ds.sigma_w2.values, [0.5, 1.8, 4.0], rtol=1e-14)
-    np.testing.assert_array_equal(ds.predicted_depth.values, ds.cutoff.values + 1)
+    # Depth 4: layer 3 is the saturated value; a cutoff of 2 means no saturation, i.e. trainable to depth 4.
+    np.testing.assert_array_equal(ds.predicted_depth.values, np.where(ds.cutoff.values == 2, 4, ds.cutoff + 1))
+    np.testing.assert_array_equal(ds.cutoff.values, tp.cutoff(ds.relative_entropy.values[:, :3]))
     params = json.loads(ds.attrs["parameters"])
     assert ds.attrs["sigma_convention"] == "std" and params["widths"] == [64, 64, 64, 10]
     assert float(ds.meanfield_critical_sigma_w2) == pytest.approx(1.76, abs=0.01)
@@ -335,6 +362,8 @@ def test_progress_reports_every_step():
         ({"train_size": 5000}, ValueError, "train_size must be <= the 1500 training images"),
         ({"eval_images": 5000, "strip_images": 1}, ValueError, "eval_images must be <= the 297 test images"),
         ({"pool": 3}, ValueError, "pool must divide the 8-pixel image side"),
+        ({"reference": "input"}, ValueError, "reference must be one of"),
+        ({"depth": 2}, ValueError, "depth must be >= 3 with reference='hidden'"),
         ({"device": "tpu"}, ValueError, "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'"),
     ],
 )

@@ -19,9 +19,10 @@ Decoder ``c_l(y) = tanh(A_l y + a_l)`` maps ``w_l -> w_{l-1}`` and is trained to
 ``y_{l-1}`` from its output ``y_l`` (MSE, Adam, batch 64) while the network stays at initialisation. Decoder 1 keeps
 the tanh (as in the paper): its targets are images in [0, 1], inside tanh's range. All decoders of all layers and of
 all ``sigma_w`` are trained at once: the decoders of all layers with the same shape and of the whole scan are one
-``(layers * S, w_{l-1}, w_l)`` tensor and one ``torch.bmm``; the summed loss gives each decoder exactly its own gradient and Adam is elementwise, so this equals
-``S * D`` independent trainings (tested). The budget is ``steps`` Adam steps per decoder, a unit that means the same
-amount of training on every data set (940 steps = one MNIST epoch at batch 64 = ~41 epochs of digits).
+``(layers * S, w_{l-1}, w_l)`` tensor and one ``torch.bmm``; the summed loss gives each decoder exactly its own
+gradient and Adam is elementwise, so this equals ``S * D`` independent trainings (tested). The budget is ``steps``
+Adam steps per decoder, a unit that means the same amount of training on every data set (940 steps = one MNIST
+epoch at batch 64 = ~41 epochs of digits).
 
 The reconstruction from layer ``l`` is ``r_l = c_1(c_2(...c_l(y_l)))``. On a fixed evaluation batch (the first
 ``eval_images`` test images):
@@ -30,9 +31,10 @@ The reconstruction from layer ``l`` is ``r_l = c_1(c_2(...c_l(y_l)))``. On a fix
   ``KL(input || reconstruction)``; the sample median over images is kept;
 * differential entropy: per pixel the sample standard deviation ``s`` (ddof = 1) over the batch,
   ``0.5 ln(2 pi e (s^2 + 1e-12))`` averaged over pixels (the 1e-12 keeps identical reconstructions finite);
-* cutoff: the deepest layer ``l < D`` whose entropy differs from the last layer's (the saturated value) by more than
-  ``tolerance * |e_D|``, 0 if none (:func:`cutoff`). A depth-``d`` classifier reads layer ``d - 1`` of the network
-  under test, so the predicted deepest trainable depth is ``cutoff + 1``.
+* cutoff: the deepest layer ``l < R`` whose entropy differs from layer ``R``'s (the saturated value) by more than
+  ``tolerance * |e_R|``, 0 if none (:func:`cutoff`); ``R`` is the last hidden layer ``D - 1`` (default) or the output
+  layer ``D``. A depth-``d`` classifier reads layer ``d - 1`` of the network under test, so the predicted deepest
+  trainable depth is ``cutoff + 1``, or ``D`` when the cutoff is ``R - 1`` (no saturation inside the network).
 
 Ground truth
 ------------
@@ -58,6 +60,7 @@ from ._common import as_float_array, check_choice, check_int, check_real, proven
 
 ARCHITECTURES: tuple[str, ...] = ("wide", "shrinking")
 ENTROPIES: tuple[str, ...] = ("differential", "relative")
+REFERENCES: tuple[str, ...] = ("hidden", "output")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 
@@ -319,7 +322,39 @@ def cutoff(entropy: Any, tolerance: float = 0.005) -> np.ndarray:
     last = e[..., -1:]
     differs = np.abs(e[..., :-1] - last) > tolerance * np.abs(last)
     layers = np.arange(1, e.shape[-1])
-    return np.max(np.where(differs, layers, 0), axis=-1).astype(np.int64)
+    return np.asarray(np.max(np.where(differs, layers, 0), axis=-1), dtype=np.int64)
+
+
+def predicted_depth(entropy: Any, tolerance: float = 0.005, reference: str = "hidden") -> tuple[np.ndarray, np.ndarray]:
+    """Cutoff and predicted deepest trainable depth from the entropy of layers ``1..D``.
+
+    ``reference="hidden"`` takes layer ``R = D - 1`` (the last hidden layer) as the saturated value, leaving the
+    output layer ``D`` out; ``"output"`` takes ``R = D``. The cutoff is :func:`cutoff` of layers ``1..R``; a
+    depth-``d`` classifier reads layer ``d - 1``, so the predicted depth is ``cutoff + 1``, or ``D`` when the
+    cutoff is ``R - 1``: the entropy still changes at the last layer examined, no saturation inside the network.
+
+    Returns
+    -------
+    cutoff, depth : numpy.ndarray of int64, shape ``entropy.shape[:-1]``
+
+    Examples
+    --------
+    >>> predicted_depth([5.0, 3.0, 2.0, 2.001, 2.0, 2.6])  # saturated from layer 3; layer 6 is the output
+    (array(2), array(3))
+    >>> predicted_depth([5.0, 4.0, 3.0, 2.0, 1.0, 2.6])  # still falling at layer 5: trainable to depth 6
+    (array(4), array(6))
+    """
+    check_choice("reference", reference, REFERENCES)
+    e = as_float_array("entropy", entropy)
+    minimum = 3 if reference == "hidden" else 2
+    if e.ndim < 1 or e.shape[-1] < minimum:
+        raise ValueError(
+            f"entropy must have a last (layer) axis of length >= {minimum} with reference={reference!r}, got shape "
+            f"{e.shape}"
+        )
+    last = e.shape[-1] - 1 if reference == "hidden" else e.shape[-1]
+    cut = cutoff(e[..., :last], tolerance)
+    return cut, np.where(cut == last - 1, e.shape[-1], cut + 1).astype(np.int64)
 
 
 def peak_sigma_w2(sigma_w2: Any, curve: Any, tiebreak: Any = None) -> float:
@@ -412,6 +447,7 @@ def predict(
     strip_images: int = 4,
     tolerance: float = 0.005,
     entropy: str = "relative",
+    reference: str = "hidden",
     seed: int = 0,
     data_path: Any = None,
     grayscale: bool = False,
@@ -451,6 +487,12 @@ def predict(
         Relative tolerance of :func:`cutoff`.
     entropy : {"differential", "relative"}
         Which entropy's cutoff is reported as ``cutoff`` (both are stored).
+    reference : {"hidden", "output"}
+        The layer ``R`` whose entropy is the saturated value of :func:`cutoff`: ``"hidden"`` (default) the last
+        hidden layer ``D - 1``, as the paper leaves the output (class) layer out of the analysis: a 10-wide layer's
+        reconstruction is limited by its width, not by depth, so it differs from any saturated value; ``"output"``
+        layer ``D`` (SPEC's literal rule). The cutoff is the deepest layer ``l < R`` that differs; when that is
+        ``R - 1`` no saturation is seen inside the network and the whole network is predicted trainable.
     seed : int
         Seeds the network draw, the decoder initialisation and the batch order (independent streams).
     dtype : {"float32", "float64"}
@@ -467,10 +509,11 @@ def predict(
     -------
     xarray.Dataset
         ``differential_entropy`` and ``relative_entropy`` (sigma_w, layer); ``cutoff``, ``cutoff_differential``,
-        ``cutoff_relative`` and ``predicted_depth = cutoff + 1`` (sigma_w); ``reconstruction`` (sigma_w, layer,
+        ``cutoff_relative`` and ``predicted_depth`` (sigma_w; ``cutoff + 1``, or ``depth`` when the cutoff is
+        ``R - 1``); ``reconstruction`` (sigma_w, layer,
         sample, y, x[, channel]) and ``input_image``; mean-field ``xi_c`` and ``six_xi_c`` (sigma_w); scalars
-        ``critical_sigma_w2`` (where ``cutoff`` peaks; ties broken by the least mean relative entropy over layers,
-        :func:`peak_sigma_w2`) and ``meanfield_critical_sigma_w2`` (chi_1 = 1 at this ``sigma_b``).
+        ``critical_sigma_w2`` (where ``predicted_depth`` peaks; ties broken by the least mean relative entropy over
+        layers 1..R, :func:`peak_sigma_w2`) and ``meanfield_critical_sigma_w2`` (chi_1 = 1 at this ``sigma_b``).
         Coordinate ``sigma_w2`` (variance) runs along ``sigma_w``; attrs carry provenance and
         ``compute_seconds`` (wall time, the only non-reproducible attribute).
     """
@@ -485,6 +528,9 @@ def predict(
     strip_images = check_int("strip_images", strip_images, minimum=0, maximum=eval_images)
     tolerance = check_real("tolerance", tolerance, minimum=0.0)
     check_choice("entropy", entropy, ENTROPIES)
+    check_choice("reference", reference, REFERENCES)
+    if reference == "hidden" and p["depth"] < 3:
+        raise ValueError(f"depth must be >= 3 with reference='hidden' (two hidden layers), got {p['depth']}")
     shape = _data.image_shape(data, grayscale, pool)  # validates pool
     train_x, _, test_x, _ = _load_splits(
         data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
@@ -512,7 +558,10 @@ def predict(
         rel.append(np.median(relative_entropy(inputs, rec), axis=-1))
         strips.append(rec[:, :strip_images])
     diff_e, rel_e = np.stack(diff, axis=1), np.stack(rel, axis=1)
-    cut = {"differential": cutoff(diff_e, tolerance), "relative": cutoff(rel_e, tolerance)}
+    cut = {"differential": predicted_depth(diff_e, tolerance, reference),
+           "relative": predicted_depth(rel_e, tolerance, reference)}
+    cutoff_layer, depth_predicted = cut[entropy]
+    last = p["depth"] - 1 if reference == "hidden" else p["depth"]  # the saturated reference layer R
     xi_c, mf_crit = _meanfield_curves(sw, sb)
     sw2 = sw**2
 
@@ -523,9 +572,9 @@ def predict(
         "data": data, "data_path": data_path, "grayscale": grayscale, "pool": pool, "depth": p["depth"], "widths": ws,
         "architecture": p["widths"] if isinstance(p["widths"], str) else "explicit", "sigma_w": sw, "sigma_b": sb,
         "steps": p["steps"], "lr": p["lr"], "batch_size": p["batch_size"], "eval_images": eval_images,
-        "strip_images": strip_images, "tolerance": tolerance, "entropy": entropy, "seed": p["seed"], "dtype": dtype,
-        "optimizer": "adam", "decoder": "tanh(Linear(w_l -> w_{l-1}))", "train_size": p["train_size"],
-        "device": str(p["device"]),
+        "strip_images": strip_images, "tolerance": tolerance, "entropy": entropy, "reference": reference,
+        "seed": p["seed"], "dtype": dtype, "optimizer": "adam", "decoder": "tanh(Linear(w_l -> w_{l-1}))",
+        "train_size": p["train_size"], "device": str(p["device"]),
     }
     ds = xr.Dataset(
         {
@@ -533,18 +582,18 @@ def predict(
                 "long_name": "differential entropy of the reconstructions (mean over pixels)", "units": "nat"}),
             "relative_entropy": (("sigma_w", "layer"), rel_e, {
                 "long_name": "relative entropy KL(input || reconstruction), median over images", "units": "nat"}),
-            "cutoff": ("sigma_w", cut[entropy], {"long_name": f"cutoff layer ({entropy} entropy)"}),
-            "cutoff_differential": ("sigma_w", cut["differential"], {"long_name": "cutoff layer (differential)"}),
-            "cutoff_relative": ("sigma_w", cut["relative"], {"long_name": "cutoff layer (relative entropy)"}),
-            "predicted_depth": ("sigma_w", cut[entropy] + 1, {
-                "long_name": "predicted deepest trainable depth (cutoff + 1)"}),
+            "cutoff": ("sigma_w", cutoff_layer, {"long_name": f"cutoff layer ({entropy} entropy)"}),
+            "cutoff_differential": ("sigma_w", cut["differential"][0], {"long_name": "cutoff layer (differential)"}),
+            "cutoff_relative": ("sigma_w", cut["relative"][0], {"long_name": "cutoff layer (relative entropy)"}),
+            "predicted_depth": ("sigma_w", depth_predicted, {
+                "long_name": "predicted deepest trainable depth (cutoff + 1; depth without saturation)"}),
             "xi_c": ("sigma_w", xi_c, {"long_name": "mean-field correlation depth scale xi_c", "units": "layers"}),
             "six_xi_c": ("sigma_w", 6 * xi_c, {"long_name": "6 xi_c (mean-field trainable depth)", "units": "layers"}),
             "reconstruction": (("sigma_w", "layer", "sample", *image_dims), strip_arr.astype(np.float32), {
                 "long_name": "cascade reconstruction c_1(...c_l(y_l))"}),
             "input_image": (("sample", *image_dims), inputs[:strip_images].reshape(strip_images, *shape).astype(
                 np.float32), {"long_name": "input image"}),
-            "critical_sigma_w2": ((), peak_sigma_w2(sw2, cut[entropy], -rel_e.mean(axis=1)), {
+            "critical_sigma_w2": ((), peak_sigma_w2(sw2, depth_predicted, -rel_e[:, :last].mean(axis=1)), {
                 "long_name": "predicted critical sigma_w^2 (cutoff peak, ties: least mean relative entropy)"}),
             "meanfield_critical_sigma_w2": ((), mf_crit, {"long_name": "mean-field critical sigma_w^2 (chi_1 = 1)"}),
         },
@@ -783,9 +832,9 @@ def train(
 def compare(prediction: Any, truth: Any):
     """Compare a :func:`predict` result with a :func:`train` result on the same ``sigma_w`` grid.
 
-    A cell ``(sigma_w, depth)`` is predicted trainable when ``depth <= predicted_depth`` (= cutoff + 1) and is
-    trained-trainable when its test accuracy reached the threshold. ``agreement`` is the fraction of cells where
-    the two agree.
+    A cell ``(sigma_w, depth)`` is predicted trainable when ``depth <= predicted_depth`` (:func:`predicted_depth`)
+    and is trained-trainable when its test accuracy reached the threshold. ``agreement`` is the fraction of cells
+    where the two agree.
 
     Returns
     -------
@@ -827,7 +876,7 @@ def compare(prediction: Any, truth: Any):
     t_pred, t_train = float(prediction.attrs["compute_seconds"]), float(truth.attrs["compute_seconds"])
     ds = xr.Dataset(
         {
-            "predicted_trainable": predicted.assign_attrs(long_name="depth <= cutoff + 1"),
+            "predicted_trainable": predicted.assign_attrs(long_name="depth <= predicted deepest trainable depth"),
             "trainable": trained,
             "agree": agree.assign_attrs(long_name="prediction agrees with training"),
             "agreement": ((), float(agree.mean()), {"long_name": "fraction of (sigma_w, depth) cells that agree"}),

@@ -114,6 +114,8 @@ def predict(
     strip_images: Annotated[int, typer.Option("--strip-images", help="Images kept as reconstruction strips.")] = 4,
     tolerance: Annotated[float, typer.Option("--tolerance", help="Relative tolerance of the cutoff.")] = 0.005,
     entropy: Annotated[str, typer.Option("--entropy", help="relative | differential: drives the cutoff.")] = "relative",
+    reference: Annotated[str, typer.Option(
+        "--reference", help="hidden | output: the layer whose entropy is the saturated value.")] = "hidden",
     seed: Seed = 0,
     dtype: Dtype = "float32",
     train_size: TrainSize = None,
@@ -133,8 +135,8 @@ def predict(
     with _progress_bar(progress, "decoders") as advance:
         ds = run(data=data, depth=depth, sigma_w=sw, sigma_b=sb, widths=_widths(widths), steps=steps, lr=lr,
                  batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, tolerance=tolerance,
-                 entropy=entropy, seed=seed, data_path=data_path, grayscale=grayscale, dtype=dtype,
-                 train_size=train_size, pool=pool, device=device, progress=advance)
+                 entropy=entropy, reference=reference, seed=seed, data_path=data_path, grayscale=grayscale,
+                 dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
     print(write_zarr(ds, out))
     if plot is not None:
         from ..plots.trainability import plot_prediction

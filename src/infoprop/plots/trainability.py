@@ -74,8 +74,9 @@ def plot_prediction(prediction: Any, strip_sample: int = 0):
 
 
 def plot_comparison(prediction: Any, truth: Any, comparison: Any):
-    """Accuracy heatmap over (sigma_w^2, depth) with the predicted deepest trainable depth (cutoff + 1), the
-    trained one, 6 xi_c and the three critical sigma_w^2 (predicted, trained, mean-field)."""
+    """Accuracy heatmap over (sigma_w^2, depth) with the predicted deepest trainable depth
+    (:func:`infoprop.trainability.predicted_depth`), the trained one, 6 xi_c and the three critical sigma_w^2
+    (predicted, trained, mean-field)."""
     sw2 = truth.sigma_w2.values
     depths = truth.depth.values
     fig = _figure(figsize=(8, 5.5))
@@ -83,7 +84,7 @@ def plot_comparison(prediction: Any, truth: Any, comparison: Any):
     mesh = ax.pcolormesh(sw2, depths, truth.accuracy.values.T, shading="nearest", cmap="magma", vmin=0, vmax=1)
     fig.colorbar(mesh, ax=ax, label="test accuracy after training", pad=0.01)
     top = float(prediction.sizes["layer"])
-    ax.plot(sw2, prediction.predicted_depth.values, color="white", lw=2, marker=".", label="predicted (cutoff + 1)")
+    ax.plot(sw2, prediction.predicted_depth.values, color="white", lw=2, marker=".", label="predicted depth")
     ax.plot(sw2, truth.max_trainable_depth.values, color="cyan", lw=1.5, marker="s", ms=3,
             label=f"trained (accuracy >= {truth.attrs['threshold']:g})")
     _overlay_meanfield(ax, sw2, prediction.six_xi_c.values, top, float(comparison.meanfield_critical_sigma_w2))
