@@ -35,7 +35,7 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the network draw, ini
 Dtype = Annotated[str, typer.Option("--dtype", help="float32 | float64.")]
 Out = Annotated[Path, typer.Option("--out", help="Zarr store to write.")]
 Plot = Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")]
-Pool = Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks (2: 28x28 -> 14x14) [default 1].")]
+Pool = Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks (2: 28x28 -> 14x14).")]
 Device = Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")]
 ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")]
 TrainSize = Annotated[
