@@ -301,7 +301,7 @@ def test_pool_runs_on_the_pooled_images(monkeypatch):
     pooled = _tiny_prediction(pool=2)
     assert pooled.reconstruction.shape == (3, 4, 2, 4, 4)
     assert json.loads(pooled.attrs["parameters"])["widths"] == [16, 16, 16, 10]
-    # Reference: the same run on 4 x 4 block means computed here, by a loop over blocks.
+    # Reference: the same run on 2 x 2 block means (4 x 4 images) computed here by strided slicing.
     load = tp._data.load
 
     def block_means(name, split, **kwargs):
