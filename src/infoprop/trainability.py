@@ -510,8 +510,8 @@ def predict(
     xarray.Dataset
         ``differential_entropy`` and ``relative_entropy`` (sigma_w, layer); ``cutoff``, ``cutoff_differential``,
         ``cutoff_relative`` and ``predicted_depth`` (sigma_w; ``cutoff + 1``, or ``depth`` when the cutoff is
-        ``R - 1``); ``reconstruction`` (sigma_w, layer,
-        sample, y, x[, channel]) and ``input_image``; mean-field ``xi_c`` and ``six_xi_c`` (sigma_w); scalars
+        ``R - 1``); ``reconstruction`` (sigma_w, layer, sample, y, x[, channel]) and ``input_image``; mean-field
+        ``xi_c`` and ``six_xi_c`` (sigma_w); scalars
         ``critical_sigma_w2`` (where ``predicted_depth`` peaks; ties broken by the least mean relative entropy over
         layers 1..R, :func:`peak_sigma_w2`) and ``meanfield_critical_sigma_w2`` (chi_1 = 1 at this ``sigma_b``).
         Coordinate ``sigma_w2`` (variance) runs along ``sigma_w``; attrs carry provenance and
@@ -594,7 +594,7 @@ def predict(
             "input_image": (("sample", *image_dims), inputs[:strip_images].reshape(strip_images, *shape).astype(
                 np.float32), {"long_name": "input image"}),
             "critical_sigma_w2": ((), peak_sigma_w2(sw2, depth_predicted, -rel_e[:, :last].mean(axis=1)), {
-                "long_name": "predicted critical sigma_w^2 (cutoff peak, ties: least mean relative entropy)"}),
+                "long_name": "predicted critical sigma_w^2 (predicted-depth peak; ties: least mean entropy)"}),
             "meanfield_critical_sigma_w2": ((), mf_crit, {"long_name": "mean-field critical sigma_w^2 (chi_1 = 1)"}),
         },
         coords={
