@@ -3,7 +3,8 @@
 1. Prediction (decoders of all layers and all sigma_w, 940 Adam steps each) against the ground-truth sweep it
    replaces: the prediction gives a verdict at every depth 1..D, so the sweep trains classifiers of EVERY depth
    2..D over the same sigma_w grid (default `train` budget: SGD, lr 0.05, 1,000 steps), batched as well.
-2. The batched scan (one bmm per layer for all sigma_w) against one model after another, same work and seeds.
+2. The batched scan (all sigma_w in one stacked tensor per decoder shape) against one model after another, same
+   work and seeds.
 
 Usage:  python benchmarks/bench_trainability.py [--depth 40] [--points 6] [--scan-points 36] [--threads N]
 """

@@ -776,7 +776,6 @@ def train(
     if depths.ndim != 1 or np.any(depths != np.round(depths)) or depths.min() < 2 or depths.max() > p["depth"]:
         raise ValueError(f"depths must be integers in 2..depth={p['depth']}, got {depths.tolist()}")
     depths = np.unique(depths.astype(np.int64))[::-1].copy()  # descending: the prefix order of the models
-    _data.image_shape(data, grayscale, pool)  # validates pool
     train_x, train_y, test_x, test_y = _load_splits(
         data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
     )
