@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from infoprop.fractal import box_dimension
-from infoprop.fractal_sets import koch_curve, sierpinski_carpet_boundary
+from infoprop._src.fractal import box_dimension
+from infoprop._src.fractal_sets import koch_curve, sierpinski_carpet_boundary
 
 
 def baseline_counts(image: np.ndarray, sizes: np.ndarray, offsets: int) -> np.ndarray:

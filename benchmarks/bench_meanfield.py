@@ -19,7 +19,7 @@ import time
 import numpy as np
 from scipy import integrate, optimize
 
-from infoprop.meanfield import MeanField
+from infoprop._src.meanfield import MeanField
 
 PDF = 1.0 / math.sqrt(2.0 * math.pi)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from infoprop.networks import RandomNetwork
+from infoprop._src.networks import RandomNetwork
 
 
 def baseline_divergence(net: RandomNetwork, sw: np.ndarray, sb: np.ndarray, depth: int) -> np.ndarray:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from infoprop.networks import RandomNetwork
+from infoprop._src.networks import RandomNetwork
+from infoprop._src.sweep.run import evaluate_tile
+from infoprop._src.sweep.store import is_done
 from infoprop.sweep import parse_spec, prepare_store, run_sweep, write_tile
-from infoprop.sweep.run import evaluate_tile
-from infoprop.sweep.store import is_done
 
 SPEC = """\
 arch = "mlp"
@@ -60,7 +60,7 @@ def scaling(spec, workdir: Path) -> dict[str, float]:
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             with Client(cluster) as client:
-                client.run(lambda: __import__("infoprop.networks"))  # imports out of the timing
+                client.run(lambda: __import__("infoprop._src.networks"))  # imports out of the timing
                 empty = prepare_store(spec, workdir / f"empty-{n}.zarr")
                 start = time.perf_counter()
                 futures = client.map(

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from infoprop import trainability as tp
+from infoprop._src import trainability as tp
 
 
 def _timed(fn, *args, **kwargs):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from infoprop.activations import ACTIVATIONS, Activation, get_activation, is_builtin
+from infoprop._src.activations import ACTIVATIONS, Activation, get_activation, is_builtin
 
 X = np.linspace(-3.7, 3.9, 41)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from infoprop._src.networks import RandomNetwork
+from infoprop._src.plots.landscape import plot_landscape
 from infoprop.cli import main
-from infoprop.networks import RandomNetwork
-from infoprop.plots.landscape import plot_landscape
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from infoprop._src.meanfield import MeanField
 from infoprop.cli import main
-from infoprop.meanfield import MeanField
 
 
 def test_meanfield_writes_store_figure_and_summary(tmp_path, capsys):
@@ -40,8 +40,8 @@ def test_variance_flags_and_activation_parameters(tmp_path, capsys):
 
 
 def test_plot_function_handles_every_variable(tmp_path):
-    from infoprop._common import save_figure
-    from infoprop.plots.meanfield import plot_phase_diagram
+    from infoprop._src.common import save_figure
+    from infoprop._src.plots.meanfield import plot_phase_diagram
 
     ds = MeanField("erf").phase_diagram(np.linspace(0.2, 3, 8), np.linspace(0, 1.5, 6))
     for name in ds.data_vars:

@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 import infoprop
-from infoprop._common import (
+from infoprop._src.common import (
     as_float_array,
     check_choice,
     check_int,

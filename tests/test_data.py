@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infoprop import data
+from infoprop._src import data
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from infoprop._src.figures import ARCHITECTURES, PAPER_WINDOWS, RECIPES, SIZES, list_recipes, make_figure
 from infoprop.cli import main
-from infoprop.figures import ARCHITECTURES, PAPER_WINDOWS, RECIPES, SIZES, list_recipes, make_figure
 
 EXPECTED = {
     "universality": ["universality.zarr", "universality.png"],

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from infoprop.fractal import (
+from infoprop._src.fractal import (
     SWEEP_THRESHOLDS,
     boundary,
     box_dimension,
     frontier_dimension,
     landscape_values,
 )
-from infoprop.fractal_sets import REFERENCE_SETS, filled_square, segment, sierpinski_carpet_boundary
+from infoprop._src.fractal_sets import REFERENCE_SETS, filled_square, segment, sierpinski_carpet_boundary
 
 SET_NAMES = tuple(REFERENCE_SETS)
 
@@ -250,7 +250,7 @@ def test_frontier_dimension_dinverno_and_single_threshold():
 
 
 def test_frontier_dimension_round_trips_through_zarr(tmp_path):
-    from infoprop._common import write_zarr
+    from infoprop._src.common import write_zarr
 
     x = np.linspace(-1.0, 1.0, 256)
     result = frontier_dimension(x[:, None] ** 2 + x[None, :] ** 2)
@@ -290,7 +290,7 @@ def test_frontier_dimension_without_boundary_raises():
 # --------------------------------------------------------------------------- mean-field disagreement
 def _mean_field_landscape(n: int = 64) -> tuple[xr.DataArray, np.ndarray]:
     """L = 0 on the mean-field ordered side (chi_1 < 1), 1 on the chaotic side; chi_1 from MeanField."""
-    from infoprop.meanfield import MeanField
+    from infoprop._src.meanfield import MeanField
 
     axis = np.linspace(0.0, 4.0, n)
     chi1 = MeanField("erf").chi1(axis[:, None], axis[None, :])
@@ -300,7 +300,7 @@ def _mean_field_landscape(n: int = 64) -> tuple[xr.DataArray, np.ndarray]:
 
 
 def test_mean_field_disagreement_counts_flipped_cells():
-    from infoprop.fractal import mean_field_disagreement
+    from infoprop._src.fractal import mean_field_disagreement
 
     landscape, _ = _mean_field_landscape()
     assert mean_field_disagreement(landscape, 0.5) == 0.0
@@ -314,7 +314,7 @@ def test_mean_field_disagreement_counts_flipped_cells():
 
 
 def test_mean_field_disagreement_rejects_bad_input():
-    from infoprop.fractal import mean_field_disagreement
+    from infoprop._src.fractal import mean_field_disagreement
 
     landscape, _ = _mean_field_landscape(8)
     with pytest.raises(ValueError, match="activation must be given"):
@@ -331,8 +331,8 @@ def test_mean_field_disagreement_rejects_bad_input():
 @pytest.mark.slow
 def test_disagreement_with_mean_field_shrinks_with_width_for_every_architecture():
     """Finite-size effect (seed paper figure 3): the frontier converges to mean field as the width grows."""
-    from infoprop.fractal import mean_field_disagreement
-    from infoprop.networks import RandomNetwork
+    from infoprop._src.fractal import mean_field_disagreement
+    from infoprop._src.networks import RandomNetwork
 
     axis = np.linspace(0.0, 4.0, 40)
     for arch in ("mlp", "cnn", "fdf", "fdfd"):
@@ -346,8 +346,8 @@ def test_disagreement_with_mean_field_shrinks_with_width_for_every_architecture(
 
 
 def test_mean_field_disagreement_at_depth_uses_the_mean_field_trajectory():
-    from infoprop.fractal import mean_field_disagreement
-    from infoprop.meanfield import MeanField
+    from infoprop._src.fractal import mean_field_disagreement
+    from infoprop._src.meanfield import MeanField
 
     axis = np.linspace(0.0, 4.0, 24)
     mf = MeanField("erf").trajectory(axis, axis, q0=1.0, c0=0.0, depth=7)["divergence"].isel(layer=-1)
@@ -363,7 +363,7 @@ def test_mean_field_disagreement_at_depth_counts_overflowed_mean_field_as_chaoti
     """ReLU with sigma_w^2 / 2 >= 4.5: q^D >= 4.5^999 overflows float64 (its divergence is NaN), a chaotic point."""
     import warnings
 
-    from infoprop.fractal import mean_field_disagreement
+    from infoprop._src.fractal import mean_field_disagreement
 
     ordered = _grid_landscape(np.zeros((4, 3)), np.linspace(3.0, 4.0, 4), np.linspace(0.0, 1.0, 3))
     with warnings.catch_warnings():
@@ -374,7 +374,7 @@ def test_mean_field_disagreement_at_depth_counts_overflowed_mean_field_as_chaoti
 # --------------------------------------------------------------------------- zoom
 @pytest.fixture(scope="module")
 def small_network():
-    from infoprop.networks import RandomNetwork
+    from infoprop._src.networks import RandomNetwork
 
     return RandomNetwork("mlp", 8, 6, seed=3)
 
@@ -401,7 +401,7 @@ def test_zoom_levels_equal_direct_evaluation_of_the_same_draw(small_network):
 
 
 def test_zoom_accepts_one_centre_per_window_and_other_metrics(small_network):
-    from infoprop.fractal import zoom
+    from infoprop._src.fractal import zoom
 
     centers = [(2.0, 2.0), (2.2, 2.05)]
     zoomed = zoom(small_network, centers, [4.0, 0.1], 5, metric="divergence", inputs="perturbed", eps=1e-3)
@@ -421,7 +421,7 @@ def test_zoom_accepts_one_centre_per_window_and_other_metrics(small_network):
     ],
 )
 def test_zoom_rejects_bad_input(small_network, kwargs, error, match):
-    from infoprop.fractal import zoom
+    from infoprop._src.fractal import zoom
 
     kwargs.setdefault("resolution", 5)
     with pytest.raises(error, match=match):
@@ -429,7 +429,7 @@ def test_zoom_rejects_bad_input(small_network, kwargs, error, match):
 
 
 def test_zoom_rejects_an_object_that_is_not_a_network():
-    from infoprop.fractal import zoom
+    from infoprop._src.fractal import zoom
 
     with pytest.raises(TypeError, match="network must provide"):
         zoom(object(), (2.0, 2.0), [1.0], 5)
@@ -439,7 +439,7 @@ def test_plot_box_counts_draws_the_counts_and_the_fitted_power_law():
     import matplotlib
 
     matplotlib.use("Agg")
-    from infoprop.plots.fractal import plot_box_counts
+    from infoprop._src.plots.fractal import plot_box_counts
 
     image = np.zeros((256, 256), dtype=bool)
     image[:, 100] = True  # a straight line: N(s) = 256 / s exactly, dimension 1

@@ -1,4 +1,4 @@
-"""Landscapes read from zarr stores (infoprop.fractal.load_landscape) for the fractal tools and the frontier report.
+"""Landscapes read from zarr stores (load_landscape) for the fractal tools and the frontier report.
 
 References are independent of the store code: the finite-width engine evaluated directly on the whole grid, and
 the frontier report computing its own network draw.
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from infoprop._common import write_zarr
+from infoprop._src.common import write_zarr
+from infoprop._src.fractal import frontier_dimension, load_landscape, mean_field_disagreement
+from infoprop._src.meanfield import MeanField
+from infoprop._src.networks import RandomNetwork
+from infoprop._src.report import frontier_report
 from infoprop.cli import main
-from infoprop.fractal import frontier_dimension, load_landscape, mean_field_disagreement
-from infoprop.meanfield import MeanField
-from infoprop.networks import RandomNetwork
-from infoprop.report import frontier_report
 from infoprop.sweep import run_sweep
 
 # float32: the working precision of the report's own network draw, so both report paths see the same L.

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, optimize
 
-from infoprop.activations import get_activation
-from infoprop.meanfield import CRITICAL_TOLERANCE, PHASES, MeanField, phase_labels
+from infoprop._src.activations import get_activation
+from infoprop._src.meanfield import CRITICAL_TOLERANCE, PHASES, MeanField, phase_labels
 
 ORDERED, CHAOTIC, CRITICAL, UNBOUNDED = range(4)
 

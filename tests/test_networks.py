@@ -13,9 +13,9 @@ import pytest
 import torch
 import xarray as xr
 
-from infoprop._common import write_zarr
-from infoprop.activations import get_activation
-from infoprop.networks import ARCHITECTURES, RandomNetwork
+from infoprop._src.activations import get_activation
+from infoprop._src.common import write_zarr
+from infoprop._src.networks import ARCHITECTURES, RandomNetwork
 
 STRUCTURED = ("cnn", "fdf", "fdfd")
 
@@ -427,7 +427,7 @@ def test_large_width_matches_mean_field(arch):
     L (which compounds the errors of q and c) within 10% per point and 5% pooled over the 4 points, and the mean
     absolute deviation of c below 0.06 (about 3 / sqrt(N)).
     """
-    from infoprop.meanfield import MeanField
+    from infoprop._src.meanfield import MeanField
 
     mf = MeanField("erf")
     width = 1000 if arch == "orthogonal" else 2000
@@ -457,7 +457,7 @@ def wide_mlp():
 @pytest.mark.slow
 def test_lyapunov_approaches_half_log_chi1(wide_mlp):
     """lambda uses norms (not squared norms): its mean-field value is ln(chi_1) / 2."""
-    from infoprop.meanfield import MeanField
+    from infoprop._src.meanfield import MeanField
 
     sw = np.array([0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0])
     sb = np.array([0.05, 0.3, 0.6, 0.2, 1.0, 0.5, 2.0])
@@ -471,7 +471,7 @@ def test_lyapunov_approaches_half_log_chi1(wide_mlp):
 def test_phase_classification_agrees_with_chi1(wide_mlp):
     """Away from the critical line (|ln chi_1| > 0.2) the sign of lambda and the growth of a small
     perturbation agree with the mean-field phase at N = 1000."""
-    from infoprop.meanfield import MeanField
+    from infoprop._src.meanfield import MeanField
 
     sw, sb = np.linspace(0.25, 4.0, 9), np.linspace(0.0, 3.0, 7)
     log_chi = np.log(MeanField("erf").chi1(sw[:, None], sb[None, :]))

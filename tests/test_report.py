@@ -1,4 +1,4 @@
-"""Tests of the frontier report (`infoprop report`, infoprop.report.frontier_report) at a small size."""
+"""Tests of the frontier report (`infoprop report`, infoprop._src.report.frontier_report) at a small size."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from infoprop._src.fractal import frontier_dimension
+from infoprop._src.meanfield import MeanField
+from infoprop._src.networks import RandomNetwork
+from infoprop._src.report import frontier_report
 from infoprop.cli import main
-from infoprop.fractal import frontier_dimension
-from infoprop.meanfield import MeanField
-from infoprop.networks import RandomNetwork
-from infoprop.report import frontier_report
 
 SMALL = {"width": 16, "depth": 12, "sigma_w": np.linspace(0.0, 4.0, 129), "sigma_b": np.linspace(0.0, 4.0, 129)}
 

@@ -18,8 +18,9 @@ import pytest
 import torch
 import xarray as xr
 
+from infoprop._src.networks import RandomNetwork
+from infoprop._src.sweep.store import tile_index
 from infoprop.cli import main
-from infoprop.networks import RandomNetwork
 from infoprop.sweep import (
     compute_tile,
     load_spec,
@@ -30,7 +31,6 @@ from infoprop.sweep import (
     sweep_status,
     tile_counts,
 )
-from infoprop.sweep.store import tile_index
 
 # 7 x 5 grid in tiles of 3: uneven edge tiles, 6 tiles per experiment, 4 experiments.
 SPEC = """\
@@ -196,7 +196,7 @@ def test_spec_mismatch_is_refused_and_the_store_untouched(spec_file, in_process_
 
 def test_a_store_of_another_infoprop_version_is_refused(spec_file, in_process_store, monkeypatch):
     before = snapshot(in_process_store)
-    monkeypatch.setattr("infoprop.sweep.store.__version__", "99.0")
+    monkeypatch.setattr("infoprop._src.sweep.store.__version__", "99.0")
     with pytest.raises(ValueError, match=r"was written by infoprop .*, this is 99.0"):
         run_sweep(spec_file, in_process_store)
     assert snapshot(in_process_store) == before

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from infoprop._src.sweep.spec import _key_lines
 from infoprop.cli import main
 from infoprop.sweep import AXES, load_spec, parse_spec
-from infoprop.sweep.spec import _key_lines
 
 SPEC = """\
 # a small study

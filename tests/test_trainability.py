@@ -12,8 +12,8 @@ import pytest
 import torch
 import xarray as xr
 
-from infoprop import trainability as tp
-from infoprop._common import write_zarr
+from infoprop._src import trainability as tp
+from infoprop._src.common import write_zarr
 
 F64 = torch.float64
 

@@ -1,7 +1,11 @@
 """infoprop: information propagation in deep random networks at initialisation.
 
-The public API is re-exported here; submodules are imported on first use so that
-``import infoprop`` (and the CLI) stay fast and torch is loaded only when needed.
+This file is the whole public API: every name below is re-exported from the private implementation in
+``infoprop._src``. Names are resolved on first use, so ``import infoprop`` (and the CLI's ``--help``) stay fast and
+torch is loaded only when an engine is.
+
+Namespaces with many functions of one family are public modules of their own: :mod:`infoprop.fractal`,
+:mod:`infoprop.sweep`, :mod:`infoprop.trainability`, :mod:`infoprop.data`, :mod:`infoprop.plots`.
 """
 
 from __future__ import annotations
@@ -13,49 +17,41 @@ from ._version import __version__
 
 _EXPORTS: dict[str, str] = {
     # activations
-    "Activation": "infoprop.activations",
-    "get_activation": "infoprop.activations",
-    "ACTIVATIONS": "infoprop.activations",
+    "Activation": "infoprop._src.activations",
+    "get_activation": "infoprop._src.activations",
+    "ACTIVATIONS": "infoprop._src.activations",
     # mean-field engine
-    "MeanField": "infoprop.meanfield",
+    "MeanField": "infoprop._src.meanfield",
     # finite-width engine
-    "RandomNetwork": "infoprop.networks",
+    "RandomNetwork": "infoprop._src.networks",
+    "ARCHITECTURES": "infoprop._src.networks",
     # fractal frontier
-    "boundary": "infoprop.fractal",
-    "box_dimension": "infoprop.fractal",
-    "frontier_dimension": "infoprop.fractal",
-    "mean_field_disagreement": "infoprop.fractal",
-    "zoom": "infoprop.fractal",
-    "load_landscape": "infoprop.fractal",
-    "make_figure": "infoprop.figures",
-    "frontier_report": "infoprop.report",
+    "BoxDimension": "infoprop._src.fractal",
+    "boundary": "infoprop._src.fractal",
+    "box_dimension": "infoprop._src.fractal",
+    "frontier_dimension": "infoprop._src.fractal",
+    "mean_field_disagreement": "infoprop._src.fractal",
+    "zoom": "infoprop._src.fractal",
+    "load_landscape": "infoprop._src.fractal",
+    "make_figure": "infoprop._src.figures",
+    "list_recipes": "infoprop._src.figures",
+    "frontier_report": "infoprop._src.report",
     # sweeps
-    "run_sweep": "infoprop.sweep",
-    "load_spec": "infoprop.sweep",
-    "open_landscape": "infoprop.sweep",
-    "sweep_status": "infoprop.sweep",
+    "run_sweep": "infoprop._src.sweep.run",
+    "load_spec": "infoprop._src.sweep.spec",
+    "open_landscape": "infoprop._src.sweep.store",
+    "sweep_status": "infoprop._src.sweep.store",
 }
-_SUBMODULES = (
-    "activations",
-    "meanfield",
-    "networks",
-    "fractal",
-    "fractal_sets",
-    "figures",
-    "report",
-    "sweep",
-    "data",
-    "trainability",
-    "plots",
-)
+#: Public namespaces (modules that only re-export).
+_NAMESPACES = ("fractal", "sweep", "trainability", "data", "plots")
 
-__all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
+__all__ = ["__version__", *_EXPORTS, *_NAMESPACES]
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    if name in _SUBMODULES:
+    if name in _NAMESPACES:
         return importlib.import_module(f"infoprop.{name}")
     raise AttributeError(f"module 'infoprop' has no attribute {name!r}")
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 from rich.console import Console
 
-from .._common import parse_range
+from .._src.common import parse_range
 
 console = Console(stderr=True)
 

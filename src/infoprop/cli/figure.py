@@ -21,7 +21,7 @@ def figure(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
 ) -> None:
     """Make one of the seed paper's figures (data as zarr beside the PNGs)."""
-    from ..figures import list_recipes, make_figure
+    from .._src.figures import list_recipes, make_figure
 
     if list_ or name == "list":
         for recipe, line in list_recipes():

@@ -68,8 +68,8 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from .._common import check_choice, ensure_parent_writable, save_figure, write_zarr
-        from ..networks import RandomNetwork
+        from .._src.common import check_choice, ensure_parent_writable, save_figure, write_zarr
+        from .._src.networks import RandomNetwork
 
         sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_RANGE)
         sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_RANGE)
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         seconds = time.perf_counter() - start
         write_zarr(da, out, "--out")
         if plot is not None:
-            from ..plots.landscape import plot_landscape
+            from .._src.plots.landscape import plot_landscape
 
             save_figure(plot_landscape(da), plot, "--plot")
         print(_summary(da, seconds, sw.size * sb.size, depth))

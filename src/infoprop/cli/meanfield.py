@@ -29,7 +29,7 @@ def _activation_params(items: list[str] | None) -> dict[str, float]:
 
 
 def _summary(ds, mf, seconds: float) -> str:
-    from ..meanfield import PHASES
+    from .._src.meanfield import PHASES
 
     phase = ds.phase.values
     fractions = ", ".join(f"{name} {np.mean(phase == i):.1%}" for i, name in enumerate(PHASES))
@@ -84,8 +84,8 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import Progress
 
-        from .._common import check_choice, ensure_parent_writable, save_figure, write_zarr
-        from ..meanfield import MeanField
+        from .._src.common import check_choice, ensure_parent_writable, save_figure, write_zarr
+        from .._src.meanfield import MeanField
 
         sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_SIGMA_W)
         sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_SIGMA_B)
@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         seconds = time.perf_counter() - start
         write_zarr(ds, out, "--out")
         if plot is not None:
-            from ..plots.meanfield import plot_phase_diagram
+            from .._src.plots.meanfield import plot_phase_diagram
 
             save_figure(plot_phase_diagram(ds, variable), plot, "--plot")
         print(_summary(ds, mf, seconds))

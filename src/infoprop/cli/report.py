@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..report import DEFAULTS
+from .._src.report import DEFAULTS
 
 _GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
 
@@ -51,7 +51,7 @@ def report(
     ] = None,
 ) -> None:
     """Frontier report: landscape, mean-field line, boundary, dimension, disagreement -> OUT (about a minute)."""
-    from ..report import frontier_report
+    from .._src.report import frontier_report
     from ._common import grid_from_options
 
     if source is None:
@@ -89,7 +89,7 @@ def report(
 def _with_progress(out: Path, kwargs: dict) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..report import frontier_report
+    from .._src.report import frontier_report
     from ._common import console
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from .._common import parse_range
+from .._src.common import parse_range
 from ._common import console, grid_from_options
 
 trainability_app = typer.Typer(
@@ -125,8 +125,8 @@ def predict(
     progress: ShowProgress = True,
 ) -> None:
     """Train the cascade decoders on the untrained network; write entropies, cutoff and strips."""
-    from .._common import ensure_parent_writable, save_figure, write_zarr
-    from ..trainability import predict as run
+    from .._src.common import ensure_parent_writable, save_figure, write_zarr
+    from .._src.trainability import predict as run
 
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     ensure_parent_writable(out, "--out")
@@ -139,7 +139,7 @@ def predict(
                  dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
     print(write_zarr(ds, out))
     if plot is not None:
-        from ..plots.trainability import plot_prediction
+        from .._src.plots.trainability import plot_prediction
 
         print(save_figure(plot_prediction(ds), plot, "--plot"))
     print(f"predicted critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f} (mean field "
@@ -174,8 +174,8 @@ def train(
     progress: ShowProgress = True,
 ) -> None:
     """Ground truth: train the classifiers over the same grid; write accuracy per (sigma_w, depth)."""
-    from .._common import ensure_parent_writable, write_zarr
-    from ..trainability import train as run
+    from .._src.common import ensure_parent_writable, write_zarr
+    from .._src.trainability import train as run
 
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     depth_values = None if depths is None else parse_range("--depths", depths)
@@ -197,8 +197,8 @@ def compare(
     out: Annotated[Path | None, typer.Option("--out", help="Zarr store for the comparison.")] = None,
 ) -> None:
     """Agreement of prediction and training, the three critical sigma_w^2 and the compute times."""
-    from .._common import save_figure, write_zarr
-    from ..trainability import compare as run
+    from .._src.common import save_figure, write_zarr
+    from .._src.trainability import compare as run
 
     pred, true = _open(prediction, "PREDICTION"), _open(truth, "TRUTH")
     cmp = run(pred, true)
@@ -210,7 +210,7 @@ def compare(
     if out is not None:
         print(write_zarr(cmp, out))
     if plot is not None:
-        from ..plots.trainability import plot_comparison
+        from .._src.plots.trainability import plot_comparison
 
         print(save_figure(plot_comparison(pred, true, cmp), plot, "--plot"))
 

@@ -70,8 +70,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ._common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
 from .activations import Activation, get_activation
+from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
 
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
 DTYPES: tuple[str, ...] = ("float32", "float64")
@@ -126,7 +126,7 @@ class RandomNetwork:
     depth : int
         Depth ``D`` (number of layers), >= 1.
     activation : str, Activation or callable
-        Nonlinearity ``phi`` (see :func:`infoprop.activations.get_activation`).
+        Nonlinearity ``phi`` (see :func:`infoprop.get_activation`).
     seed : int
         Seed of the single ``torch.Generator`` the whole draw comes from.
     dtype : {"float32", "float64"}
@@ -699,7 +699,7 @@ class RandomNetwork:
 
         Same arguments as :meth:`divergence` (no early exit here: the q's keep evolving after ``L`` hits 0).
         The quantities are those of SPEC section 0 for the finite network, directly comparable with
-        :meth:`infoprop.meanfield.MeanField.trajectory`. ``c`` is NaN where ``q11 q22 = 0`` (e.g.
+        :meth:`infoprop.MeanField.trajectory`. ``c`` is NaN where ``q11 q22 = 0`` (e.g.
         ``sigma_w = sigma_b = 0``; the mean-field trajectory reports 1 there). Values that overflow (unbounded
         activations) are returned as computed (``inf`` or NaN) and a ``RuntimeWarning`` says how many.
         """

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .._common import ensure_parent_writable, provenance_attrs
-from .._version import __version__
+from ..._version import __version__
+from ..common import ensure_parent_writable, provenance_attrs
 from .spec import AXES, SweepSpec, Tile, parse_spec
 
 STATUS = "tile_count"

@@ -11,7 +11,7 @@ box grids of every offset see the whole set.
 pixels are counted as mass (box counting applied to the filled set itself, not to its boundary).
 
 >>> import numpy as np
->>> from infoprop.fractal_sets import REFERENCE_SETS
+>>> from infoprop.fractal import REFERENCE_SETS
 >>> image = REFERENCE_SETS["circle"][0](256)
 >>> image.shape, image.dtype
 ((256, 256), dtype('bool'))
@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._common import check_int
+from .common import check_int
 
 __all__ = [
     "REFERENCE_SETS",
@@ -132,10 +132,10 @@ def sierpinski_carpet_boundary(n: int) -> np.ndarray:
     for _ in range(levels):
         carpet &= ~((rows % 3 == 1) & (cols % 3 == 1))
         rows, cols = rows // 3, cols // 3
-    from .fractal import _mixed_cells
+    from .fractal import mixed_cells
 
     image = np.zeros((n, n), dtype=bool)
-    image[:-1, :-1] = _mixed_cells(carpet)
+    image[:-1, :-1] = mixed_cells(carpet)
     return image
 
 

@@ -36,7 +36,7 @@ def _critical_line(attrs: dict[str, Any], sigma_b: np.ndarray) -> np.ndarray | N
 
 
 def plot_landscape(da: xr.DataArray, ax: Any = None, critical_line: bool = True) -> Any:
-    """Plot a landscape from :class:`infoprop.networks.RandomNetwork` and return the Figure.
+    """Plot a landscape from :class:`infoprop.RandomNetwork` and return the Figure.
 
     Parameters
     ----------

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__
+from .._version import __version__
 
 SIGMA_CONVENTION = "std"
 

@@ -54,8 +54,8 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_float_array, check_choice, check_int, check_real, provenance_attrs
 from .activations import Activation, get_activation, is_builtin
+from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs
 
 Q_MAX = 1e6
 """Fixed points above this second moment are reported as unbounded (``q* = inf``)."""
@@ -595,7 +595,7 @@ class MeanField:
     Parameters
     ----------
     activation : str, Activation or callable
-        A registry name (see :data:`infoprop.activations.ACTIVATIONS`), an :class:`Activation` or a
+        A registry name (see :data:`infoprop.ACTIVATIONS`), an :class:`Activation` or a
         torch-compatible elementwise function.
     method : {"fast", "quadrature"}, keyword-only
         ``"fast"`` (default) evaluates single-input moments from piecewise Chebyshev tables built once per

@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-from .run import SweepResult, compute_tile, evaluate_tile, run_sweep
-from .spec import AXES, METRICS, SweepSpec, Tile, load_spec, parse_spec
-from .store import (
+from ._src.sweep.run import SweepResult, compute_tile, evaluate_tile, run_sweep
+from ._src.sweep.spec import AXES, METRICS, SweepSpec, Tile, load_spec, parse_spec
+from ._src.sweep.store import (
     check_store,
     clean_partial_files,
     open_landscape,

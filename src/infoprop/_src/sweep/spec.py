@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._common import check_choice, check_int, check_real
 from ..activations import ACTIVATIONS
+from ..common import check_choice, check_int, check_real
 from ..networks import ARCHITECTURES, DTYPES, INPUTS, METRICS
 
 #: Experiment axes in the order of the store's dimensions (before ``sigma_w``, ``sigma_b``).

@@ -2,14 +2,14 @@
 
 ``infoprop figure NAME --scale small|paper --out DIR`` calls :func:`make_figure`. Each recipe computes its
 landscapes with :class:`infoprop.RandomNetwork` (erf, one draw per landscape from ``seed``), writes its data as
-zarr (:func:`infoprop._common.write_zarr`) and its figures as PNG (:func:`infoprop._common.save_figure`) into
+zarr (:func:`infoprop._src.common.write_zarr`) and its figures as PNG (:func:`infoprop._src.common.save_figure`) into
 the output directory, and returns the written paths.
 
 Scales: ``paper`` uses the seed paper's sizes (1000 x 1000 grids over [0, 4]^2, width 100, depth 1000; hours
 to days on a laptop CPU); ``small`` the same figures at sizes that run in a few minutes on 2 CPU cores;
 ``tiny`` a smoke-test size (seconds) for the test suite, too coarse to show anything.
 
->>> from infoprop.figures import RECIPES
+>>> from infoprop._src.figures import RECIPES
 >>> sorted(RECIPES)
 ['dimension', 'estimators', 'finite-size', 'tradeoff', 'universality', 'zoom']
 """
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ._common import check_choice, check_int, ensure_parent_writable, provenance_attrs, save_figure, write_zarr
+from .common import check_choice, check_int, ensure_parent_writable, provenance_attrs, save_figure, write_zarr
 
 __all__ = ["ARCHITECTURES", "RECIPES", "SCALES", "SIZES", "list_recipes", "make_figure"]
 
@@ -402,9 +402,9 @@ def dimension(ctx: _Context) -> list[Path]:
 
 def _summary_vars(ds: xr.Dataset) -> xr.Dataset:
     """A frontier_dimension result with its scalar summaries turned into variables (so levels can stack)."""
-    from .fractal import _SUMMARY_ATTRS
+    from .fractal import SUMMARY_ATTRS
 
-    summaries = {key: ((), ds.attrs[key], {"long_name": key.replace("_", " ")}) for key in _SUMMARY_ATTRS}
+    summaries = {key: ((), ds.attrs[key], {"long_name": key.replace("_", " ")}) for key in SUMMARY_ATTRS}
     return ds.assign(summaries).drop_attrs(deep=False)
 
 

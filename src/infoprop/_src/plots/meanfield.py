@@ -1,4 +1,4 @@
-"""Figures for :mod:`infoprop.meanfield`: phase diagrams over (sigma_w, sigma_b). matplotlib is imported lazily."""
+"""Figures for :class:`infoprop.MeanField`: phase diagrams over (sigma_w, sigma_b). matplotlib is imported lazily."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Landscapes are drawn as ``log10 L`` with ``sigma_w`` on the horizontal axis and ``sigma_b`` on the vertical
 axis (standard deviations). Exact zeros of ``L`` (ordered points where the divergence underflowed) are shown at
 the colour scale's floor. Each function returns a matplotlib Figure; save it with
-:func:`infoprop._common.save_figure`.
+:func:`infoprop._src.common.save_figure`.
 """
 
 from __future__ import annotations
@@ -85,13 +85,13 @@ def draw_landscape(
     if threshold is not None and values.min() <= threshold < values.max():
         ax.contour(sigma_w, sigma_b, logs.T, levels=[np.log10(threshold)], colors="k", linewidths=0.6)
     if activation is not None:
-        _draw_mean_field_line(ax, sigma_w, sigma_b, activation, colour="w", linewidth=1.2)
+        draw_mean_field_line(ax, sigma_w, sigma_b, activation, colour="w", linewidth=1.2)
     ax.set_xlabel("sigma_w (std)")
     ax.set_ylabel("sigma_b (std)")
     return image
 
 
-def _draw_mean_field_line(
+def draw_mean_field_line(
     ax: Any, sigma_w: np.ndarray, sigma_b: np.ndarray, activation: Any, *, colour: str, linewidth: float
 ) -> None:
     """Dashed mean-field critical line ``chi_1 = 1`` on the grid ``sigma_w x sigma_b``, if it crosses it."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._common import check_int, ensure_parent_writable
+from ..common import check_int, ensure_parent_writable
 from .spec import SweepSpec, Tile, load_spec
 from .store import (
     check_store,

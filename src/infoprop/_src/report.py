@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import (
+from .common import (
     _jsonable,
     as_float_array,
     check_int,
@@ -257,10 +257,10 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
 
     A value given explicitly (other than its default) must agree with the recorded one.
     """
-    from .fractal import _landscape_parameter
+    from .fractal import landscape_parameter
 
-    recorded = {key: _landscape_parameter(landscape, key) for key in ("activation", "width", "depth", "seed")}
-    recorded["architecture"] = _landscape_parameter(landscape, "arch")
+    recorded = {key: landscape_parameter(landscape, key) for key in ("activation", "width", "depth", "seed")}
+    recorded["architecture"] = landscape_parameter(landscape, "arch")
     for key, value in given.items():
         label = recorded[key].name if key == "activation" else recorded[key]
         if value != DEFAULTS[key] and value != label:
@@ -271,7 +271,7 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
 def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: float) -> Any:
     import matplotlib.pyplot as plt
 
-    from .plots.fractal import _draw_mean_field_line, draw_landscape
+    from .plots.fractal import draw_landscape, draw_mean_field_line
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
     draw_landscape(left, landscape, activation=activation, threshold=threshold)
@@ -286,7 +286,7 @@ def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: fl
         interpolation="nearest",
     )
     sigma_w, sigma_b = landscape["sigma_w"].values, landscape["sigma_b"].values
-    _draw_mean_field_line(right, sigma_w, sigma_b, activation, colour="C3", linewidth=1.0)
+    draw_mean_field_line(right, sigma_w, sigma_b, activation, colour="C3", linewidth=1.0)
     right.set_xlabel("sigma_w (std)")
     right.set_ylabel("sigma_b (std)")
     right.set_title(f"boundary of {{L <= {threshold:g}}} (2x2 cells); red: mean field", fontsize=8)

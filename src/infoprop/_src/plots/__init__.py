@@ -1,0 +1,1 @@
+"""Figures, one module per capability; the public face is ``infoprop.plots``."""

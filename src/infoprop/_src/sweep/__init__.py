@@ -1,0 +1,1 @@
+"""Sweep implementation: spec parsing, store layout, tile execution (public face: ``infoprop.sweep``)."""
