@@ -91,7 +91,7 @@ def main() -> None:
     print(f"best torch.matmul rate ({args.width}x{args.width} operator): {matmul:.1f} GFLOP/s at batch {matmul_m}")
     for arch in args.arch:
         net = RandomNetwork(arch, args.width, args.depth, seed=0)
-        ours_check = net.divergence(check_axis, check_axis, layers=2).values
+        ours_check = net.forward(check_axis, check_axis, layers=2).values
         np.testing.assert_allclose(baseline_divergence(net, check_axis, check_axis, 2), ours_check, rtol=2e-3)
 
         def timed(fn):
@@ -102,7 +102,7 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
             return min(times)
 
-        ours = timed(lambda net=net: net.divergence(axis, axis))
+        ours = timed(lambda net=net: net.forward(axis, axis))
         theirs = timed(lambda net=net: baseline_divergence(net, axis, axis, args.depth))
         line = (
             f"{arch:5s} (operator={net.operator}): infoprop {ours:7.2f} s = {gpl / ours:.3e} gpl/s; "

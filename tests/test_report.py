@@ -41,15 +41,15 @@ def test_report_writes_every_file_and_a_consistent_summary(small_report):
     }
     assert calls[-1] == (129 * 129, 129 * 129)
     p = summary["parameters"]
-    assert (p["width"], p["depth"], p["activation"], p["architecture"]) == (16, 12, "erf", "mlp")
+    assert (p["width"], p["depth"], p["activation"], p["arch"]) == (16, 12, "erf", "mlp")
     assert p["sigma_convention"] == "std"
 
 
 def test_report_landscape_is_the_network_draw_and_the_numbers_follow_from_it(small_report):
     out, summary, _ = small_report
-    landscape = xr.open_zarr(out / "landscape.zarr")["divergence"].load()
+    landscape = xr.open_zarr(out / "landscape.zarr")["forward"].load()
     network = RandomNetwork("mlp", 16, 12, activation="erf", seed=0)
-    expected = network.divergence(SMALL["sigma_w"], SMALL["sigma_b"])
+    expected = network.forward(SMALL["sigma_w"], SMALL["sigma_b"])
     np.testing.assert_array_equal(landscape.values, expected.values)
     # Disagreement: recomputed directly from the mean-field chi_1 on the grid.
     tau = summary["parameters"]["threshold"]
@@ -96,7 +96,7 @@ def test_cli_report_prints_a_table_and_writes_out(tmp_path, capsys):
         (["--sigma-w", "0:4:10"], "sigma_w must be a 1-D grid of at least 129 values"),
         (["--threshold", "-1"], "threshold must be > 0"),
         (["--activation", "nope"], "activation must be one of"),
-        (["--architecture", "transformer"], "must be one of ('mlp'"),
+        (["--arch", "transformer"], "arch must be one of"),
         (["--sigma-w", "0:4:129", "--sigma-w2", "0:16:129"], "--sigma-w or --sigma-w2, not both"),
         (["--depth", "many"], "'--depth'"),
     ],

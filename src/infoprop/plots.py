@@ -1,13 +1,12 @@
 """Figures: every function returns a matplotlib Figure (matplotlib is imported when a function is called)."""
 
 from ._src.plots.fractal import (
-    draw_landscape,
     plot_box_counts,
     plot_estimator_comparison,
     plot_frontier_dimensions,
     plot_landscape_grid,
 )
-from ._src.plots.landscape import plot_landscape
+from ._src.plots.landscape import draw_landscape, plot_landscape
 from ._src.plots.meanfield import plot_phase_diagram
 from ._src.plots.trainability import plot_comparison, plot_prediction
 

@@ -8,10 +8,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from .._src.arch import ARCHITECTURES
+from .._src.metrics import METRICS
 from ._common import console, grid_from_options
 
 DEFAULT_RANGE = "0:4:256"
-METRICS = ("forward", "backward", "lyapunov")
 
 
 def _summary(da, seconds: float, points: int, depth: int) -> str:
@@ -39,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("landscape")
     def landscape(
-        arch: Annotated[str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal.")] = "mlp",
+        arch: Annotated[
+            str, typer.Option("--arch", help=f"{' | '.join(ARCHITECTURES)}, or NAME+residual (e.g. cnn+residual).")
+        ] = "mlp",
         width: Annotated[int, typer.Option("--width", help="Width N.")] = 100,
         depth: Annotated[int, typer.Option("--depth", help="Depth D (layers).")] = 1000,
         activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = "erf",
@@ -51,7 +54,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--sigma-b", help=f"Bias STD range start:stop:count [default {DEFAULT_RANGE}].")
         ] = None,
         sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="Bias VARIANCE range.")] = None,
-        metric: Annotated[str, typer.Option("--metric", help="forward | backward | lyapunov.")] = "forward",
+        metric: Annotated[str, typer.Option("--metric", help=" | ".join(METRICS) + ".")] = "forward",
         inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward only).")] = (
             "independent"
         ),
@@ -68,6 +71,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from .._src.arch import get_arch
         from .._src.common import check_choice, ensure_parent_writable, save_figure, write_zarr
         from .._src.networks import RandomNetwork
 
@@ -77,7 +81,7 @@ def register(app: typer.Typer) -> None:
         if metric != "forward" and inputs != "independent":
             raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
         options = {} if kernel_size is None else {"kernel_size": kernel_size}
-        if kernel_size is not None and arch != "cnn":
+        if kernel_size is not None and get_arch(arch).operator != "conv":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
         net = RandomNetwork(arch, width, depth, activation, seed=seed, dtype=dtype, device=device, **options)
         ensure_parent_writable(out, "--out")
@@ -94,13 +98,10 @@ def register(app: typer.Typer) -> None:
         start = time.perf_counter()
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{arch} {metric}", total=sw.size * sb.size)
-            kwargs = {"progress": lambda done: bar.update(task, completed=done)}
-            if metric == "forward":
-                da = net.divergence(sw, sb, inputs=inputs, eps=eps, **kwargs)
-            elif metric == "backward":
-                da = net.backward_divergence(sw, sb, **kwargs)
-            else:
-                da = net.lyapunov(sw, sb, **kwargs)
+            options = {"inputs": inputs, "eps": eps} if metric == "forward" else {}
+            da = net.landscape(
+                metric, sw, sb, progress=lambda done, total: bar.update(task, completed=done), **options
+            )
         seconds = time.perf_counter() - start
         write_zarr(da, out, "--out")
         if plot is not None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..arch import get_arch
 from ..common import check_int, ensure_parent_writable
 from .spec import SweepSpec, Tile, load_spec
 from .store import (
@@ -133,7 +134,7 @@ def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
     experiment = spec.experiment(tile.experiment)
     options = spec.options
     arch_options = ()
-    if experiment["arch"] == "cnn" and "kernel_size" in options:
+    if get_arch(experiment["arch"]).operator == "conv" and "kernel_size" in options:
         arch_options = (("kernel_size", options["kernel_size"]),)
     network = _network(
         experiment["arch"],
@@ -149,10 +150,9 @@ def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
     sigma_w, sigma_b = spec.sigma_w[rows], spec.sigma_b[cols]
     values = {}
     for metric in spec.metrics:
-        if metric == "divergence":
-            values[metric] = network.divergence(sigma_w, sigma_b, inputs=options["inputs"], eps=options["eps"])
-        else:
-            values[metric] = getattr(network, metric)(sigma_w, sigma_b)
+        # the spec's inputs/eps are options of the forward metric
+        metric_options = {"inputs": options["inputs"], "eps": options["eps"]} if metric == "forward" else {}
+        values[metric] = network.landscape(metric, sigma_w, sigma_b, **metric_options)
     return values
 
 
