@@ -118,6 +118,17 @@ def test_in_process_run_equals_direct_evaluation_bitwise(spec_file, in_process_s
     np.testing.assert_array_equal(ds.tile_count.values, 1)  # each tile computed once
 
 
+def test_progress_is_called_per_tile(tmp_path):
+    spec = parse_spec(SPEC.replace('depth = [2, 3]', 'depth = 2').replace('arch = ["mlp", "fdf"]', 'arch = "resnet"'))
+    seen = []
+    result = run_sweep(spec, tmp_path / "p.zarr", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 6) for k in range(1, 7)] and len(result.computed) == 6
+    assert_store_equals_direct(spec, result.store)
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        run_sweep(spec, tmp_path / "q.zarr", progress=True)
+    assert not (tmp_path / "q.zarr").exists()
+
+
 def test_second_run_computes_nothing(spec_file, in_process_store, capsys):
     before = snapshot(in_process_store)
     assert main(["sweep", "run", str(spec_file), "--out", str(in_process_store), "--no-progress"]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,43 @@ sweep_app = typer.Typer(
     help="Tiled, resumable sweeps into one zarr store, in-process or on a Dask cluster.",
     no_args_is_help=True,
 )
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a Rich bar on stderr (tiles done, tiles/s, ETA), or None."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tiles"),
+        TextColumn("[progress.data.speed]{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("tiles", total=None, rate="")
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+            speed = bar.tasks[0].speed
+            bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
+
+        yield advance
 
 
 @sweep_app.command("run")
@@ -29,7 +68,8 @@ def run(
     """Compute every missing tile of SPEC into STORE (running it again resumes)."""
     from ..sweep import run_sweep
 
-    result = run_sweep(spec, out, workers=workers, scheduler=scheduler, progress=progress)
+    with _progress_bar(progress) as advance:
+        result = run_sweep(spec, out, workers=workers, scheduler=scheduler, progress=advance)
     print(f"{result.store}: computed {len(result.computed)} tiles, {result.skipped} already done, {result.total} total")
 
 

@@ -161,13 +161,13 @@ def draw_landscape(
             shading="nearest",
             rasterized=True,
         )
-        label = "Lyapunov exponent lambda (per layer)"
+        label = "Lyapunov exponent lambda per layer"
         if np.nanmin(shown) < 0.0 < np.nanmax(shown):
             ax.contour(sigma_w, sigma_b, shown.T, levels=[0.0], colors="k", linewidths=0.8)
         if threshold is not None and np.nanmin(shown) < threshold < np.nanmax(shown) and threshold != 0.0:
             ax.contour(sigma_w, sigma_b, shown.T, levels=[threshold], colors="k", linewidths=0.6, linestyles=":")
     if colorbar:
-        ax.figure.colorbar(mesh, ax=ax, label=label + (" (black: lambda = 0)" if metric == "lyapunov" else ""))
+        ax.figure.colorbar(mesh, ax=ax, label=label + ("; black: lambda = 0" if metric == "lyapunov" else ""))
     if activation is not None:
         draw_mean_field_line(ax, sigma_w, sigma_b, activation, arch=arch, colour="w" if metric != "lyapunov" else "g")
     ax.set_xlim(sigma_w.min(), sigma_w.max())

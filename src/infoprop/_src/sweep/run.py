@@ -64,7 +64,7 @@ def run_sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SweepResult:
     """Compute every missing tile of ``spec`` into the zarr store ``out`` (created if needed).
 
@@ -79,8 +79,9 @@ def run_sweep(
         Start a local ``dask.distributed.LocalCluster`` with this many worker processes (one thread each).
     scheduler : str, optional
         Address of a running dask scheduler (``tcp://HOST:PORT``) whose workers can write to ``out``.
-    progress : bool
-        Show a Rich progress bar (tiles done, throughput, ETA) on stderr.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every tile this run computes (``total``: the tiles missing when
+        it started). ``infoprop sweep run`` shows a Rich bar with it.
 
     Returns
     -------
@@ -90,6 +91,8 @@ def run_sweep(
     """
     if workers is not None and scheduler is not None:
         raise ValueError("give either workers or scheduler, not both")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
     if workers is not None:
         workers = check_int("workers", workers, minimum=1)
     if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
@@ -108,13 +111,20 @@ def run_sweep(
         counts = tile_counts(spec, store)
         tiles = spec.tiles()
         todo = [tile for tile in tiles if counts[tile_index(spec, tile)] == 0]
-        with _progress_bar(len(todo), enabled=progress) as advance:
-            if client is None:
-                for tile in todo:
-                    compute_tile(spec, store, tile)
-                    advance()
-            else:
-                _run_on_dask(client, spec, store, todo, advance)
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
+
+        if client is None:
+            for tile in todo:
+                compute_tile(spec, store, tile)
+                advance()
+        else:
+            _run_on_dask(client, spec, store, todo, advance)
     return SweepResult(store=store, computed=tuple(todo), skipped=len(tiles) - len(todo), total=len(tiles))
 
 
@@ -215,40 +225,3 @@ def _run_on_dask(client: Any, spec: SweepSpec, store: Path, todo: list[Tile], ad
     for future in as_completed(futures):
         future.result()
         advance()
-
-
-@contextmanager
-def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
-    """Yield ``advance()``; with ``enabled`` a Rich bar on stderr shows tiles done, tiles/s and the ETA."""
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tiles"),
-        TextColumn("[progress.data.speed]{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("tiles", total=total, rate="")
-
-        def advance() -> None:
-            bar.advance(task)
-            speed = bar.tasks[0].speed
-            bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
-
-        yield advance
