@@ -118,3 +118,15 @@ def test_default_report_finds_a_fractal_frontier_near_mean_field(tmp_path):
     assert 1.0 < d["recommended"] < 2.0
     assert d["recommended_stderr"] < 0.2
     assert summary["mean_field_disagreement"] < 0.2
+
+
+def test_report_of_a_resnet_has_no_mean_field_line(tmp_path, capsys):
+    """A residual network has no critical line: the report runs, its disagreement is None and says so."""
+    argv = ["report", "--arch", "resnet", "--width", "8", "--depth", "6", "--sigma-w", "0:4:129"]
+    assert main([*argv, "--sigma-b", "0:4:129", "--out", str(tmp_path)]) == 0
+    assert "no critical line (residual)" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["parameters"]["arch"] == "resnet" and summary["mean_field_disagreement"] is None
+    landscape = xr.open_zarr(tmp_path / "landscape.zarr")["forward"].load()
+    expected = RandomNetwork("resnet", 8, 6, activation="erf", seed=0).forward(SMALL["sigma_w"], SMALL["sigma_b"])
+    np.testing.assert_array_equal(landscape.values, expected.values)

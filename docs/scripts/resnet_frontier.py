@@ -3,7 +3,8 @@
 Writes ``resnet-frontier.png`` into ``--out`` and prints every number quoted in docs/finite_width.md
 ("Residual networks"). Same draw (seed) for the mlp and the resnet: they share operators and biases.
 
-    python docs/scripts/resnet_frontier.py [--width 100] [--depth 1000] [--resolution 256] [--out docs/img]
+    python docs/scripts/resnet_frontier.py [--width 100] [--depth 1000] [--resolution 256] [--zoom-resolution 160]
+                                           [--lyapunov-width 400] [--out docs/img]
 
 Mean-field Lyapunov exponent of the residual erf network (residual q recursion, SPEC section 0 with the skip
 connection, independent inputs of q^0 = 1; the tangent's squared norm grows by ``1 + sigma_w^2 E[phi'(u)^2]``
@@ -25,11 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from infoprop import RandomNetwork
-from infoprop.fractal import frontier_dimension
+from infoprop.fractal import frontier_dimension, zoom
 from infoprop.plots import draw_landscape
 
 POINTS = ((0.5, 0.5), (1.5, 0.5), (3.0, 1.0))
 LYAPUNOV_DEPTHS = (10, 30, 100, 300)
+#: Window sides of the seed paper's zoom sequence. Centres: the full view at (2, 2); then, for the mlp, the point of
+#: its frontier {L = 1e-3} at sigma_b = 2.05 (the paper's windows sit there), for the resnet a point of the rough
+#: high-L region.
+ZOOM_SIDES = (4.0, 0.4, 0.1, 0.025)
+RESNET_CENTER = (3.0, 1.5)
 
 
 def mean_field_lyapunov(sigma_w: float, sigma_b: float, depth: int) -> float:
@@ -54,6 +60,7 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lyapunov-width", type=int, default=400)
+    parser.add_argument("--zoom-resolution", type=int, default=160)
     parser.add_argument("--out", type=Path, default=Path("docs/img"))
     args = parser.parse_args()
     axis = np.linspace(0.0, 4.0, args.resolution)
@@ -78,6 +85,22 @@ def main() -> None:
         for tau, d, s in zip(result["threshold"].values, result["dimension"].values, result["stderr"].values):
             if np.isfinite(d):
                 print(f"    tau = {tau:9.3g}: D = {d:.3f} +- {s:.3f}")
+    print(f"zoom sequences, {args.zoom_resolution}^2 windows, robust estimator; mlp: the authors' threshold sweep;")
+    print("resnet: thresholds at the 25, 50 and 75% quantiles of L in each window (a level set through it)")
+    row = mlp.sel(sigma_b=2.05, method="nearest")
+    crossing = float(row.sigma_w[int(np.argmax(row.values > 1e-3))])
+    centers = {"mlp": (crossing, float(row.sigma_b)), "resnet": RESNET_CENTER}
+    for name in ("mlp", "resnet"):
+        net = RandomNetwork(name, **common)
+        for k, side in enumerate(ZOOM_SIDES):
+            center = (2.0, 2.0) if k == 0 else centers[name]
+            window = zoom(net, center, [side], args.zoom_resolution).isel(zoom=0)
+            thresholds = "sweep" if name == "mlp" else np.quantile(window.values, [0.25, 0.5, 0.75])
+            result = frontier_dimension(window, thresholds, "robust", strict=False)
+            print(
+                f"    {name} window side {side} at {center}: D = {result.attrs['recommended_dimension']:.3f} +- "
+                f"{result.attrs['recommended_stderr']:.3f} ({result.attrs['resolved_thresholds']} resolved thresholds)"
+            )
     lam = short.values
     positive = np.mean(lam[axis > 0] > 0)
     print(f"resnet D = 100: lambda > 0 at {positive:.1%} of the grid with sigma_w > 0; max {np.nanmax(lam):.3f}")
