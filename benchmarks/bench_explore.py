@@ -26,6 +26,7 @@ import base64
 import io
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,6 +45,15 @@ async def timed_view(client, query: dict) -> list[tuple[float, dict]]:
         level = body["level"] + 1
 
 
+def best_of(repeats: int, fn) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def values_of(body: dict) -> np.ndarray:
     n = body["res"]
     return np.frombuffer(base64.b64decode(body["values"]), dtype="<f4").reshape(n, n)[::-1].T
@@ -51,8 +61,10 @@ def values_of(body: dict) -> np.ndarray:
 
 async def main(args) -> None:
     import httpx
+    import matplotlib.pyplot as plt
 
     from infoprop import explorer_app
+    from infoprop._src.explore.render import colour_scale, landscape_png
     from infoprop._src.networks import RandomNetwork
     from infoprop._src.plots.landscape import plot_landscape
 
@@ -89,6 +101,8 @@ async def main(args) -> None:
 
             zoom = await timed_view(client, zoomed)
             print(f"zoomed window [1, 2.5] x [0.5, 2]: first image {zoom[0][0]:.3f} s, full {zoom[-1][0]:.3f} s")
+            size = sum(f.stat().st_size for f in Path(cache).rglob("*") if f.is_file())
+            print(f"cache on disk after the two views: {size / 2**20:.1f} MiB")
         explorer_values = values_of(levels[-1][1])
 
     net = RandomNetwork("mlp", width, depth, "erf", seed=0)
@@ -97,10 +111,25 @@ async def main(args) -> None:
     direct = net.divergence(axis, axis)
     engine_s = time.perf_counter() - start
     buffer = io.BytesIO()
-    plot_landscape(direct).savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    fig = plot_landscape(direct)
+    fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
     baseline = time.perf_counter() - start
+    plt.close(fig)
     assert np.array_equal(explorer_values, direct.values.astype(np.float32)), "explorer != engine"
     print(f"baseline: one engine call {engine_s:.3f} s + plot_landscape PNG = {baseline:.3f} s (values equal)")
+    values = direct.values
+    direct_png = best_of(5, lambda: landscape_png(values, colour_scale(values, "forward")))
+
+    def figure() -> None:
+        fig = plot_landscape(direct)
+        fig.savefig(io.BytesIO(), format="png", dpi=150)
+        plt.close(fig)
+
+    figure_png = best_of(3, figure)
+    print(
+        f"rendering the {res}^2 view: direct colour map + Pillow PNG {direct_png * 1e3:.1f} ms, "
+        f"matplotlib figure PNG {figure_png * 1e3:.0f} ms (best of 5 / 3)"
+    )
     print(f"ratios: explorer full view / baseline {full / baseline:.2f}; first image / baseline {first / baseline:.2f}")
     print(
         f"targets: first image < 1 s: {'yes' if first < 1 else 'NO'} ({first:.3f} s); "

@@ -130,8 +130,9 @@ def test_view_query_round_trip_and_strides():
     again = View.from_query(view.query())
     assert again == view and again.key() == view.key()
     assert View.from_query({**view.query(), "seed": "1"}).key() != view.key()
-    # erf MLP N = 100, D = 1000, 256^2: 1.3e13 multiply-adds, so four levels, the coarsest 32^2 points
+    # erf MLP N = 100, D = 1000, 256^2: 1.3e12 multiply-adds, so four levels, the coarsest 32^2 points
     assert view.strides() == (8, 4, 2, 1)
+    assert View.from_query({"width": "100", "depth": "10", "res": "128"}).strides() == (2, 1)  # 3.3e9
     assert View.from_query({"width": "8", "depth": "4", "res": "64"}).strides() == (1,)
     assert view.threshold == 1e-3 and View.from_query({"metric": "lyapunov"}).threshold == 0.0
 

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from .._src.common import check_int
-        from .._src.explore.server import explorer_app
+        from .._src.explore.server import explorer_app, warm_up
 
         check_int("--port", port, minimum=0, maximum=65535)
         app_ = explorer_app(cache if cache is not None else default_cache(), export_dir, device=device, host=host)
@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             print(f"  warning: bound to {host}: anyone who can reach this machine can use the explorer", flush=True)
         server = uvicorn.Server(uvicorn.Config(app_, log_level="warning", lifespan="off"))
+        threading.Thread(target=warm_up, daemon=True).start()  # so that the first view does not pay for it
         if not no_browser:
 
             def open_when_ready() -> None:

@@ -28,7 +28,7 @@ from .view import View, is_signed
 DIVERGENCE_CMAP, SIGNED_CMAP = "magma", "RdBu_r"
 BOUNDARY_RGBA = (0, 255, 255, 230)  # cyan, as the critical line of the exported figure
 #: Vertices of the mean-field critical line per view.
-CRITICAL_LINE_POINTS = 128
+CRITICAL_LINE_POINTS = 64  # the line is smooth (analytic in sigma_b)
 
 _LABELS = {
     "forward": "log10 L (forward divergence)",

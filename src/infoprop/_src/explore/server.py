@@ -393,6 +393,20 @@ async def _not_found(request, exc):
     return _error(getattr(exc, "status_code", 404), getattr(exc, "detail", "not found"))
 
 
+def warm_up(activation: str = DEFAULTS["activation"]) -> None:
+    """Load what a first view needs (colour maps, the PNG encoder, the activation's mean-field tables).
+
+    A one-time cost of a server process (about 1.5 s for erf); the command line runs it in the background.
+    """
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from ..meanfield import MeanField
+
+    colormaps["magma"], Image.new("RGBA", (1, 1))
+    MeanField(activation).critical_sigma_w(0.5)
+
+
 def static_dir() -> Path:
     """Folder of the page's files (``index.html``, ``app.js``, ``app.css``)."""
     return Path(str(resources.files("infoprop._src.explore") / "static"))

@@ -33,8 +33,9 @@ MIN_RESOLUTION, MAX_RESOLUTION = 16, 1024
 MAX_WIDTH, MAX_DEPTH = 8192, 100_000
 #: Share of the machine's available memory one view may plan to use.
 MEMORY_SHARE = 0.5
-#: Work (multiply-adds, about ``points x depth x width^2 x 2 inputs``) of the coarsest level: ~0.1 s on 2 cores.
-COARSE_WORK = 1e10
+#: Largest work (multiply-adds, ``points x depth x width^2 x 2 inputs``) of the coarsest level: ~25 ms of GEMM
+#: on 2 cores, so that the first image of a new view is ready in well under a second.
+COARSE_WORK = 2.5e9
 MAX_LEVELS = 4
 #: A level's sub-lattice keeps at least this many points per axis.
 MIN_LEVEL_POINTS = 16
