@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
+            sock.listen(128)  # connections wait in the backlog until the server accepts: the URL works once printed
         except (OSError, OverflowError) as exc:
             raise ValueError(f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc})") from None
         port = sock.getsockname()[1]

@@ -148,13 +148,12 @@ class Explorer:
         if not 0 <= level < len(strides):
             raise ValueError(f"level must be an integer in [0, {len(strides) - 1}] for this view, got {level}")
         key, final = view.key(), len(strides) - 1
-        for stored_level in (final, level):  # a finished view answers every level
-            cached = self.cache.load_response(key, stored_level)
-            if cached is not None:
-                self.stats["cache_hits"] += 1
-                cached["cached"] = True
-                cached["timing"]["total_s"] = time.perf_counter() - start
-                return cached
+        cached = self.cache.load_response(key, final)  # a finished view answers every level
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            cached["cached"] = True
+            cached["timing"]["total_s"] = time.perf_counter() - start
+            return cached
         what = {"query": view.query(), "level": level, "levels": len(strides)}
         computed = self._locked(
             cancel,
@@ -210,7 +209,8 @@ class Explorer:
             "total_s": now - start,
         }
         response["cached"] = False
-        self.cache.save_response(key, level, response)
+        if level == final:  # previews are not stored: their tiles are, and they are redrawn in milliseconds
+            self.cache.save_response(key, level, response)
         self.stats["views_computed"] += 1
         return response
 

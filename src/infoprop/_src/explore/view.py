@@ -86,14 +86,18 @@ def is_signed(metric: str) -> bool:
     return metric in _SIGNED_METRICS
 
 
-def _int(name: str, text: str) -> int:
+def _int(name: str, text: str | int) -> int:
+    """An integer from a query string (or a typed default); ``"1.5"`` and ``"1e3"`` are refused."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
     try:
         return int(text)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be an integer, got {text!r}") from None
 
 
-def _float(name: str, text: str) -> float:
+def _float(name: str, text: str | float) -> float:
+    """A finite float from a query string (or a typed default)."""
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -159,53 +163,39 @@ class View:
         if unknown:
             raise ValueError(f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(known))}")
         choices = registries()
-        raw = {**DEFAULTS, **{k: v for k, v in query.items() if k in known}}
-
-        def text(key: str) -> Any:
-            return raw[key]
-
+        raw = {**DEFAULTS, **{k: v for k, v in query.items() if k in known}}  # strings, or the typed defaults
         values: dict[str, Any] = {}
         for key in ("arch", "activation", "metric", "dtype", "inputs", "estimator"):
-            values[key] = check_choice(key, str(text(key)), choices[key])
-        ints = {"width": (1, MAX_WIDTH), "depth": (1, MAX_DEPTH), "seed": (0, 2**63 - 1), "res": None}
-        for key, bounds in ints.items():
-            value = text(key) if isinstance(text(key), int) else _int(key, text(key))
-            if bounds is not None:
-                value = check_int(key, value, minimum=bounds[0], maximum=bounds[1])
-            values[key] = value
-        values["res"] = check_int("res (grid points per axis)", values["res"], MIN_RESOLUTION, MAX_RESOLUTION)
-        kernel = text("kernel_size")
-        if kernel in (None, ""):
-            values["kernel_size"] = None
-        else:
+            values[key] = check_choice(key, str(raw[key]), choices[key])
+        values["width"] = check_int("width", _int("width", raw["width"]), 1, MAX_WIDTH)
+        values["depth"] = check_int("depth", _int("depth", raw["depth"]), 1, MAX_DEPTH)
+        values["seed"] = check_int("seed", _int("seed", raw["seed"]), 0, 2**63 - 1)
+        values["res"] = check_int("res (grid points per axis)", _int("res", raw["res"]), MIN_RESOLUTION, MAX_RESOLUTION)
+        values["kernel_size"] = None
+        if raw["kernel_size"] not in (None, ""):
             if values["arch"] != "cnn":
                 raise ValueError(f"kernel_size applies to arch 'cnn' only, got arch {values['arch']!r}")
-            values["kernel_size"] = check_int("kernel_size", _int("kernel_size", kernel), 1, values["width"])
-        eps = text("eps")
-        values["eps"] = check_real("eps", eps if isinstance(eps, float) else _float("eps", eps), 0.0, None, True)
+            kernel = _int("kernel_size", raw["kernel_size"])
+            values["kernel_size"] = check_int("kernel_size", kernel, 1, values["width"])
+        values["eps"] = check_real("eps", _float("eps", raw["eps"]), 0.0, None, strict_minimum=True)
         if values["inputs"] != "independent" and not values["metric"].startswith("forward"):
             raise ValueError(f"inputs applies to the forward metrics only, got metric {values['metric']!r}")
         for key in ("sw0", "sw1", "sb0", "sb1"):
-            value = text(key)
-            value = float(value) if isinstance(value, (int, float)) else _float(key, value)
             what = "sigma_w" if key.startswith("sw") else "sigma_b"
-            values[key] = check_real(f"{key} ({what}, a standard deviation)", value, 0.0, SIGMA_MAX)
+            values[key] = check_real(f"{key} ({what}, a standard deviation)", _float(key, raw[key]), 0.0, SIGMA_MAX)
         for lo, hi, what in (("sw0", "sw1", "sigma_w"), ("sb0", "sb1", "sigma_b")):
             if not values[lo] < values[hi]:
                 raise ValueError(f"{lo} must be < {hi} (the {what} window), got {values[lo]} and {values[hi]}")
-            axis = np.linspace(values[lo], values[hi], values["res"])
-            if not np.all(np.diff(axis) > 0):
+            if not np.all(np.diff(np.linspace(values[lo], values[hi], values["res"])) > 0):
                 raise ValueError(
                     f"the {what} window [{values[lo]}, {values[hi]}] is too narrow for {values['res']} distinct "
                     "float64 grid points; zoom out"
                 )
-        threshold = text("threshold")
         signed = is_signed(values["metric"])
-        if threshold in (None, ""):
+        if raw["threshold"] in (None, ""):
             values["threshold"] = 0.0 if signed else 1e-3
         else:
-            value = threshold if isinstance(threshold, float) else _float("threshold", threshold)
-            name = "threshold (ordered: metric <= threshold)"
+            name, value = "threshold (ordered: metric <= threshold)", _float("threshold", raw["threshold"])
             values["threshold"] = check_real(name, value) if signed else check_real(name, value, 0.0, None, True)
         view = cls(**values)
         view.check_memory(available)
