@@ -612,6 +612,14 @@ def test_zoom_in_a_real_browser(live_server, tmp_path, monkeypatch):
         assert reload_key == key1 and reloaded["image"] == zoom1["image"]
         assert driver.find_element(By.NAME, "sw0").get_attribute("value") == query1["sw0"]
         shoot("explore-reloaded")
+        # a bad value typed into the form: the server's one-line message on the page, the view unchanged
+        field = driver.find_element(By.NAME, "sw0")
+        field.clear()
+        field.send_keys("nan")
+        driver.find_element(By.ID, "apply").click()
+        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "error").text)
+        assert driver.find_element(By.ID, "error").text == "sw0 must be finite, got 'nan'"
+        assert driver.find_element(By.ID, "landscape").get_attribute("src") == zoom1["image"]
     finally:
         driver.quit()
     _zoom_strip(shots[:3], tmp_path / "explorer-zoom.png")
