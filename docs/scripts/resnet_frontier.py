@@ -90,11 +90,13 @@ def main() -> None:
     row = mlp.sel(sigma_b=2.05, method="nearest")
     crossing = float(row.sigma_w[int(np.argmax(row.values > 1e-3))])
     centers = {"mlp": (crossing, float(row.sigma_b)), "resnet": RESNET_CENTER}
+    finest = {}
     for name in ("mlp", "resnet"):
         net = RandomNetwork(name, **common)
         for k, side in enumerate(ZOOM_SIDES):
             center = (2.0, 2.0) if k == 0 else centers[name]
             window = zoom(net, center, [side], args.zoom_resolution).isel(zoom=0)
+            finest[name] = window.swap_dims(sigma_w_index="sigma_w", sigma_b_index="sigma_b")
             thresholds = "sweep" if name == "mlp" else np.quantile(window.values, [0.25, 0.5, 0.75])
             result = frontier_dimension(window, thresholds, "robust", strict=False)
             print(
@@ -118,24 +120,30 @@ def main() -> None:
     slopes = np.polyfit(np.log(LYAPUNOV_DEPTHS[1:]), np.log(finite[1:]), 1)[0]
     print("    log-log slope of lambda vs D over D = 30 .. 300:", ", ".join(f"{s:.2f}" for s in slopes))
 
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4.2), layout="constrained")
-    draw_landscape(axes[0], mlp, activation="erf")
-    axes[0].set_title(f"mlp, log10 L, D = {args.depth}", fontsize=9)
-    draw_landscape(axes[1], resnet, activation="erf")
-    axes[1].set_title(f"resnet, log10 L, D = {args.depth} (same draw)", fontsize=9)
-    draw_landscape(axes[2], short)
-    axes[2].set_title("resnet, Lyapunov exponent, D = 100", fontsize=9)
+    fig, axes = plt.subplots(2, 3, figsize=(15.5, 8.6), layout="constrained")
+    side = ZOOM_SIDES[-1]
+    panels = (
+        (mlp, "erf", f"mlp, log10 L, D = {args.depth}"),
+        (finest["mlp"], "erf", f"mlp, window of side {side} on its frontier"),
+        (resnet, "erf", f"resnet, log10 L, D = {args.depth} (same draw)"),
+        (finest["resnet"], "erf", f"resnet, window of side {side} at {RESNET_CENTER}"),
+        (short, None, "resnet, Lyapunov exponent, D = 100"),
+    )
+    for ax, (landscape, activation, title) in zip(axes.flat, panels):
+        draw_landscape(ax, landscape, activation=activation)
+        ax.set_title(title, fontsize=9)
+    ax = axes[1, 2]
     for k, (w, b) in enumerate(POINTS):
-        (line,) = axes[3].semilogx(LYAPUNOV_DEPTHS, finite[:, k], "o", label=f"sigma_w = {w}, sigma_b = {b}")
+        (line,) = ax.semilogx(LYAPUNOV_DEPTHS, finite[:, k], "o", label=f"sigma_w = {w}, sigma_b = {b}")
         fine = np.unique(np.geomspace(LYAPUNOV_DEPTHS[0], LYAPUNOV_DEPTHS[-1], 40).astype(int))
-        axes[3].semilogx(fine, [mean_field_lyapunov(w, b, d) for d in fine], "-", color=line.get_color(), lw=1)
-    axes[3].axhline(0.0, color="k", lw=0.6)
-    axes[3].set_xlabel("depth D")
-    axes[3].set_ylabel("lambda (per layer)")
-    axes[3].set_title(f"resnet: lambda vs D (dots N = {args.lyapunov_width}, lines mean field)", fontsize=9)
-    axes[3].legend(fontsize=7)
+        ax.semilogx(fine, [mean_field_lyapunov(w, b, d) for d in fine], "-", color=line.get_color(), lw=1)
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xlabel("depth D")
+    ax.set_ylabel("lambda (per layer)")
+    ax.set_title(f"resnet: lambda vs D (dots N = {args.lyapunov_width}, lines mean field)", fontsize=9)
+    ax.legend(fontsize=7)
     args.out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out / "resnet-frontier.png", dpi=110)
+    fig.savefig(args.out / "resnet-frontier.png", dpi=90)
     print(f"wrote {args.out / 'resnet-frontier.png'}")
 
 

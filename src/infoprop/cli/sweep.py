@@ -18,7 +18,10 @@ sweep_app = typer.Typer(
 
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback drawing a Rich bar on stderr (tiles done, tiles/s, ETA), or None."""
+    """A ``progress(done, total)`` callback drawing a Rich bar on stderr (tiles done, tiles/s, ETA), or None.
+
+    The bar appears with the first tile, so that an error before any work is one line, without a bar.
+    """
     if not enabled:
         yield None
         return
@@ -42,15 +45,23 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("tiles", total=None, rate="")
+    bar = Progress(*columns, console=Console(stderr=True))
+    task = None
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-            speed = bar.tasks[0].speed
-            bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
+    def advance(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("tiles", total=total, rate="")
+        bar.update(task, completed=done, total=total)
+        speed = bar.tasks[0].speed
+        bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
 
+    try:
         yield advance
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 @sweep_app.command("run")
