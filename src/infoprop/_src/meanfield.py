@@ -69,7 +69,6 @@ PHASES: tuple[str, ...] = ("ordered", "chaotic", "critical", "unbounded")
 METHODS: tuple[str, ...] = ("fast", "quadrature")
 
 _Z_MAX = 10.0  # Gaussian tails beyond 10 standard deviations weigh < 1e-22
-_U_FEATURES = 60.0  # registry activations except sin reach their asymptotic form (to 1e-17) beyond |u| = 60
 _MAX_PANELS = 20000  # per integral; more would mean an activation that varies on every scale at huge q
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -126,14 +125,17 @@ class _Quadrature:
     Integrals run over ``z`` in ``[-10, 10]`` in panels no wider than one unit of ``z`` nor, where the activation
     has features, of the pre-activation ``u`` (``1 / sqrt(q)`` in ``z``), split at the kinks of ``phi`` (graded
     towards kinks that the inner integral of a pair smooths). The registered activations vary on the scale of one
-    unit of ``u`` (tanh has poles at ``u = i pi / 2``), so 16 nodes per panel reach machine precision; all but
-    ``sin`` are featureless beyond ``|u| = 60``. User callables are assumed to vary on that scale everywhere.
+    unit of ``u`` (tanh has poles at ``u = i pi / 2``), so 16 nodes per panel reach machine precision. Beyond
+    ``|u| = Activation.asymptotic_beyond`` (60 for the registry except ``sin``) the activation has no features
+    and the panels there may be one unit of ``z`` wide; without that bound (``sin``, user callables) the
+    activation is assumed to vary on the scale of one unit of ``u`` everywhere.
     """
 
     def __init__(self, activation: Activation):
         self.act = activation
-        # activations whose features all lie in |u| <= 60 need the fine panels only there, whatever q
-        self.tame = is_builtin(activation) and activation.name != "sin"
+        # activations whose features all lie in |u| <= asymptotic_beyond need the fine panels only there, whatever q
+        self.beyond = activation.asymptotic_beyond
+        self.tame = self.beyond is not None
         self.phi0 = float(activation.phi(np.array([0.0]))[0])
         tiny = np.array([-1e-300, 1e-300])
         self.slope0 = float(np.mean(activation.dphi(tiny) ** 2))
@@ -151,7 +153,7 @@ class _Quadrature:
 
     def _edges(self, s: float, breaks: list[float]) -> np.ndarray:
         """Panel edges in ``z`` for integrands of ``u = s z``: one unit of ``u`` per panel where it matters."""
-        fine = _U_FEATURES / s if self.tame else math.inf
+        fine = self.beyond / s if self.tame else math.inf
         if 2.0 * min(fine, _Z_MAX) * s > _MAX_PANELS:
             raise ValueError(
                 f"q must be <= {(_MAX_PANELS / (2 * _Z_MAX)) ** 2:g} for quadrature of {self.act.name!r}, got {s * s:g}"
@@ -196,10 +198,10 @@ class _Quadrature:
         z1, w1 = _composite_gauss_legendre(self._edges(s1, outer_breaks))
         w1 = w1 * np.exp(-0.5 * z1 * z1) * _INV_SQRT_2PI
         # inner panels in z2: each segment between consecutive cuts (kinks of u2 and, for tame activations, the
-        # ends of |u2| <= 60) gets `panels` panels, one unit of u2 wide inside |u2| <= 60 and of z2 outside
-        tame = self.tame and spread * 2.0 * _Z_MAX > 2.0 * _U_FEATURES
-        cut_points = sorted((*act.kinks, -_U_FEATURES, _U_FEATURES) if tame else act.kinks)
-        panels = math.ceil(2.0 * _U_FEATURES + 2.0 * _Z_MAX) if tame else math.ceil(2.0 * _Z_MAX * max(1.0, spread))
+        # ends of |u2| <= beyond) gets `panels` panels, one unit of u2 wide inside |u2| <= beyond and of z2 outside
+        tame = self.tame and spread * 2.0 * _Z_MAX > 2.0 * self.beyond
+        cut_points = sorted((*act.kinks, -self.beyond, self.beyond) if tame else act.kinks)
+        panels = math.ceil(2.0 * self.beyond + 2.0 * _Z_MAX) if tame else math.ceil(2.0 * _Z_MAX * max(1.0, spread))
         if panels > _MAX_PANELS:
             raise ValueError(
                 f"q2 (1 - c^2) must be <= {(_MAX_PANELS / (2 * _Z_MAX)) ** 2:g} for quadrature of {act.name!r}, "
