@@ -1042,6 +1042,8 @@ class MeanField:
         c0: float = 0.0,
         depth: int = 10,
         layers: int | Sequence[int] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Any:
         """Iterate the length and correlation maps of ``arch`` for two inputs, layer 0 to ``depth``.
 
@@ -1059,6 +1061,8 @@ class MeanField:
         layers : int or sequence of int, optional
             Which layers (0..depth) to keep; default all. Memory is then O(grid points x kept layers), so a
             1000 x 1000 grid at depth 1000 needs only the layers asked for.
+        progress : callable, optional
+            Called as ``progress(done_layers, last_layer)`` after each layer.
 
         Returns
         -------
@@ -1090,6 +1094,8 @@ class MeanField:
         q01, q02 = (float(q0a.ravel()[0]), float(q0a.ravel()[-1]))
         c0 = check_real("c0", c0, minimum=-1.0, maximum=1.0)
         depth = check_int("depth", depth, minimum=0)
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
         if layers is None:
             kept = list(range(depth + 1))
         else:
@@ -1121,6 +1127,8 @@ class MeanField:
             if layer in position:
                 i = position[layer]
                 q1[..., i], q2[..., i], div[..., i] = q1_l, q2_l, div_l
+            if progress is not None and layer > 0:
+                progress(layer, last)
             if layer == last:
                 break
         q12 = 0.5 * (q1 + q2 - div)
@@ -1160,6 +1168,14 @@ class MeanField:
         return ds
 
     # ------------------------------------------------------------------ residual networks
+    @property
+    def has_residual_asymptotics(self) -> bool:
+        """Whether :meth:`residual_asymptotics` applies: a residual arch and linear or distinct constant tails."""
+        form = _asymptote(self.activation)
+        if not self.residual or form is None:
+            return False
+        return not (form.slope_minus == form.slope_plus == 0.0 and form.offset_minus == form.offset_plus)
+
     def residual_asymptotics(self, sigma_w: Any, sigma_b: Any) -> Any:
         """Large-depth laws of the residual maps (``arch="resnet"``), module docstring "Residual asymptotics".
 
