@@ -397,8 +397,15 @@ def test_arch_accepts_a_description_object_and_rejects_bad_values():
     xr.testing.assert_identical(
         described.trajectory(1.2, 0.3, depth=3), MeanField("erf", arch="resnet").trajectory(1.2, 0.3, depth=3)
     )
-    with pytest.raises(ValueError, match="arch must be one of"):
-        MeanField("erf", arch="transformer")
+    # the engine's description: operator name + residual flag + arch name, e.g. a residual circulant network
+    conv_res = SimpleNamespace(operator="conv", residual=True, name="cnn+residual")
+    assert MeanField("tanh", arch=conv_res).residual and MeanField("tanh", arch=conv_res).arch == "cnn+residual"
+    with pytest.raises(ValueError, match="arch 'cnn\\+residual' with activation 'gelu' has no mean-field map"):
+        MeanField("gelu", arch=conv_res)
+    assert MeanField("tanh", arch="fdfd+residual").residual and not MeanField("tanh", arch="fdfd").residual
+    for bad in ("transformer", "resnet+residual"):
+        with pytest.raises(ValueError, match="arch must be one of"):
+            MeanField("erf", arch=bad)
     with pytest.raises(TypeError, match="boolean 'residual' attribute"):
         MeanField("erf", arch=SimpleNamespace(residual="yes"))
     # circulant and FDF operators: one random gain on the constant mode, so E[phi] != 0 has no map

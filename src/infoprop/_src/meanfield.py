@@ -135,11 +135,14 @@ MEAN_FIELD_ARCHS: dict[str, str] = {
     "fdf": "feedforward (odd activations)",
     "resnet": "residual",
 }
-"""The map each ``arch`` of the finite-width engine gets (module docstring, "Architectures")."""
+"""The map each ``arch`` of the finite-width engine gets (module docstring, "Architectures"); ``"<name>+residual"``
+(e.g. ``"cnn+residual"``) is the residual map with that arch's operator and conditions."""
 
 # Operators that act on Fourier modes one by one: the constant mode of phi(h) gets one random gain per layer,
-# so the feed-forward map needs E[phi(u)] = 0 (odd activations).
-_MODEWISE_ARCHS = ("cnn", "fdf")
+# so the feed-forward map needs E[phi(u)] = 0 (odd activations). Arch names and operator names ("conv").
+_MODEWISE_ARCHS = ("cnn", "conv", "fdf")
+# "<arch>+residual": the residual variant of a feed-forward arch (same operator, residual map)
+_RESIDUAL_SUFFIX = "+residual"
 
 _Z_MAX = 10.0  # Gaussian tails beyond 10 standard deviations weigh < 1e-22
 _MAX_PANELS = 20000  # per integral; more would mean an activation that varies on every scale at huge q
@@ -736,20 +739,32 @@ def _saturation_angle(r: np.ndarray) -> np.ndarray:
 
 
 def _resolve_arch(arch: Any, activation: Activation) -> tuple[str, bool]:
-    """``(name, residual)`` for an arch name of :data:`MEAN_FIELD_ARCHS` or an object with ``residual: bool``."""
+    """``(name, residual)`` of an ``arch``: a name of :data:`MEAN_FIELD_ARCHS`, ``"<name>+residual"``, or a network
+    description (any object with a boolean ``residual``, and optionally its ``name`` and ``operator``)."""
+    operator = None
     if isinstance(arch, str):
-        name = check_choice("arch", arch, tuple(MEAN_FIELD_ARCHS))
-        residual = MEAN_FIELD_ARCHS[name] == "residual"
+        base = arch[: -len(_RESIDUAL_SUFFIX)] if arch.endswith(_RESIDUAL_SUFFIX) else arch
+        if base not in MEAN_FIELD_ARCHS or (base != arch and MEAN_FIELD_ARCHS[base] == "residual"):
+            allowed = (
+                *MEAN_FIELD_ARCHS,
+                *(f"{n}{_RESIDUAL_SUFFIX}" for n, k in MEAN_FIELD_ARCHS.items() if k != "residual"),
+            )
+            raise ValueError(f"arch must be one of {allowed} or a network description, got {arch!r}")
+        name, residual = arch, base != arch or MEAN_FIELD_ARCHS[base] == "residual"
     elif isinstance(getattr(arch, "residual", None), bool):
         residual = arch.residual
-        label = getattr(arch, "arch", None)
-        name = label if isinstance(label, str) else ("resnet" if residual else "mlp")
+        label = next(
+            (v for v in (getattr(arch, "name", None), getattr(arch, "arch", None)) if isinstance(v, str)), None
+        )
+        name = label or ("resnet" if residual else "mlp")
+        base = name[: -len(_RESIDUAL_SUFFIX)] if name.endswith(_RESIDUAL_SUFFIX) else name
+        operator = getattr(arch, "operator", None)
     else:
         raise TypeError(
             f"arch must be one of {tuple(MEAN_FIELD_ARCHS)} or a network description with a boolean 'residual' "
             f"attribute, got {arch!r}"
         )
-    if name in _MODEWISE_ARCHS and not activation.odd:
+    if (base in _MODEWISE_ARCHS or operator in _MODEWISE_ARCHS) and not activation.odd:
         raise ValueError(
             f"arch {name!r} with activation {activation.name!r} has no mean-field map: the operator multiplies the "
             "constant Fourier mode of phi(h), which carries a finite share of ||phi(h)||^2 when E[phi(u)] != 0, by "
@@ -768,8 +783,9 @@ class MeanField:
         A registry name (see :data:`infoprop.ACTIVATIONS`), an :class:`Activation` or a
         torch-compatible elementwise function.
     arch : str or network description, keyword-only
-        One of :data:`MEAN_FIELD_ARCHS` (default ``"mlp"``) or any object with a boolean ``residual``
-        attribute (and optionally its ``arch`` name), such as the finite-width engine's network description.
+        One of :data:`MEAN_FIELD_ARCHS` (default ``"mlp"``), ``"<name>+residual"``, or any object with a boolean
+        ``residual`` attribute (and optionally its ``name`` and ``operator``), such as the finite-width engine's
+        network description.
         Feed-forward archs get the maps of the module docstring; ``cnn`` and ``fdf`` only with odd activations
         (otherwise ``ValueError``: no deterministic map exists). Residual archs (``"resnet"``) have no fixed
         point: use :meth:`trajectory` and :meth:`residual_asymptotics`; the fixed-point methods raise

@@ -123,7 +123,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         method: Annotated[str, typer.Option("--method", help="fast | quadrature.")] = "fast",
         arch: Annotated[
-            str, typer.Option("--arch", help="mlp | orthogonal | fdfd | cnn | fdf (odd activations) | resnet.")
+            str,
+            typer.Option(
+                "--arch", help="mlp | orthogonal | fdfd | cnn | fdf (odd activations) | resnet | <arch>+residual."
+            ),
         ] = "mlp",
         depth: Annotated[
             int | None,
