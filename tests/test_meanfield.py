@@ -415,6 +415,22 @@ def test_arch_accepts_a_description_object_and_rejects_bad_values():
         assert MeanField("tanh", arch=arch).q_star(1.5, 0.3) == MeanField("tanh").q_star(1.5, 0.3)
 
 
+def test_arch_accepts_the_engines_network_description():
+    """Runs once the network-description module (issue 12, engine side) is present."""
+    arch_module = pytest.importorskip("infoprop._src.arch")
+    names = [*arch_module.PRESETS, *(f"{n}+residual" for n, a in arch_module.PRESETS.items() if not a.residual)]
+    for name in names:
+        arch = arch_module.get_arch(name)
+        odd_only = arch.operator in ("conv", "fdf")
+        mf = MeanField("tanh", arch=arch)
+        assert mf.arch == arch.name and mf.residual == arch.residual == (arch.mean_field == "residual")
+        if odd_only:
+            with pytest.raises(ValueError, match="has no mean-field map"):
+                MeanField("relu", arch=arch)
+        else:
+            assert MeanField("relu", arch=arch).residual == arch.residual
+
+
 @pytest.mark.parametrize(
     "method",
     ["q_star", "chi1", "chi_q", "c_star", "chi_c", "xi_q", "xi_c", "xi_grad", "phase_diagram"],
