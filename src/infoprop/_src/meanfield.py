@@ -37,7 +37,8 @@ Gaussian across neurons. :data:`MEAN_FIELD_ARCHS` says which map each ``arch`` o
       q12^l  = q12^{l-1}  + sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2
       L^l    = L^{l-1}    + sigma_w^2 E[(phi(u1) - phi(u2))^2]      (L = q11 + q22 - 2 q12; the biases cancel)
 
-  ``q^l`` increases by at least ``sigma_b^2`` per layer: there is no fixed point, and the fixed-point
+  ``q^l`` never decreases and grows without bound (unless ``sigma_w = sigma_b = 0``, or ``sigma_b = 0`` with
+  ``q = 0`` and ``phi(0) = 0``): there is no fixed point to expand around, and the fixed-point
   quantities (``q_star``, ``chi1``, ``phase_diagram``, ``critical_sigma_w``, ...) raise ``ValueError``.
   :meth:`MeanField.trajectory` iterates these maps exactly; :meth:`MeanField.residual_asymptotics` gives the
   large-depth laws.
@@ -55,10 +56,11 @@ implies. The laws below are derived here and checked numerically in the tests.)
   of the step function, ``E[phi(u1) phi(u2)] -> (mu_+ + mu_-)^2 / 4 + (mu_+ - mu_-)^2 arcsin(c) / (2 pi)``, and
   ``c^l`` follows ``c <- c + (G(c) - c) / l`` with ``G(c) = 1 - r arccos(c)``,
   ``r = sigma_w^2 (mu_+ - mu_-)^2 / (2 pi a)``. So ``c^l -> c_inf = cos(theta)`` with ``theta`` the root in
-  ``(0, pi / 2]`` of ``(1 - cos theta) / theta = r`` (``c = 1`` repels: identical-but-for-rounding inputs do not
-  stay together), approached as ``|c^l - c_inf| ~ l^-delta`` with ``delta = 1 - G'(c_inf) = 1 - tan(theta/2) /
-  theta``, between ``1 - 2/pi`` (``sigma_b = 0``, odd ``phi``: ``c_inf = 0``) and ``1/2`` (``sigma_b / sigma_w ->
-  inf``). Finite-``q`` corrections add a term ``~ l^-1/2``, which is subleading because ``delta < 1/2``.
+  ``(0, pi / 2]`` of ``(1 - cos theta) / theta = r`` (``c = 1`` repels: nearly identical inputs separate),
+  approached as ``|c^l - c_inf| ~ l^-delta`` with ``delta = 1 - G'(c_inf) = 1 - tan(theta/2) / theta``, between
+  ``1 - 2/pi`` (``sigma_b = 0``, odd ``phi``: ``c_inf = 0``) and ``1/2`` (``sigma_b / sigma_w -> inf``).
+  Finite-``q`` corrections add a term ``~ l^-1/2``, subleading because ``delta < 1/2`` but of either sign,
+  so the local exponent can approach ``delta`` slowly and from below.
 * ReLU-like (``lambda_+ != lambda_-``: relu, leaky_relu, elu, selu, gelu, silu, softplus):
   ``q^l ~ rho^l`` with ``rho = 1 + sigma_w^2 (lambda_+^2 + lambda_-^2) / 2`` (geometric growth; the biases and the
   bounded parts of ``phi`` fade as ``rho^-l``). The correlation map of the limiting homogeneous activation is
