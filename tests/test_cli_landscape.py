@@ -116,3 +116,16 @@ def test_lyapunov_plot_shows_the_zero_line():
     assert at_zero_bias[0] == pytest.approx(expected, abs=1e-9)
     norm = ax.collections[0].norm
     assert norm.vcenter == 0.0 and norm.vmin < 0 < norm.vmax and norm.vmin != -norm.vmax
+
+
+def test_no_line_where_mean_field_has_no_map():
+    """conv operators with a non-odd activation have no mean-field map: no line, a note; odd activations keep it."""
+    from infoprop._src.fractal import mean_field_line_exists
+    from infoprop._src.plots.landscape import NO_MAP
+
+    assert mean_field_line_exists("erf", "cnn") and mean_field_line_exists("relu", "mlp")
+    assert not mean_field_line_exists("relu", "cnn") and not mean_field_line_exists("erf", "resnet")
+    sw, sb = np.linspace(0, 3, 7), np.linspace(0, 1, 5)
+    fig = plot_landscape(RandomNetwork("cnn", 10, 5, activation="relu").forward(sw, sb))
+    assert not fig.axes[0].get_lines() and any(t.get_text() == NO_MAP for t in fig.axes[0].texts)
+    assert plot_landscape(RandomNetwork("cnn", 10, 5, activation="tanh").forward(sw, sb)).axes[0].get_lines()

@@ -571,6 +571,24 @@ def test_pair_quadrature_matches_nested_scipy_quadrature():
     assert _pair_expectation(special.erf, q1, q2, q12) == pytest.approx(nested, rel=1e-9, abs=1e-12)
 
 
+def test_mean_field_engine_speaks_the_same_residual_recursion():
+    """MeanField(arch="resnet").trajectory (moments() vocabulary: same names, same dims) equals the independent
+    recursion above to 1e-9, layer 1 acting on the input (q^1 = sigma_w^2 q^0 + sigma_b^2)."""
+    from infoprop._src.meanfield import MeanField
+
+    sw, sb, q0, c0, depth = np.array([0.5, 3.0]), np.array([0.1, 1.0]), (1.0, 1.3), 0.2, 8
+    mean_field = MeanField("erf", arch=RandomNetwork("resnet", 4, 2).description)
+    traj = mean_field.trajectory(sw, sb, q0=q0, c0=c0, depth=depth)
+    assert traj.q11.dims == ("sigma_w", "sigma_b", "layer")
+    for i, w in enumerate(sw):
+        for j, b in enumerate(sb):
+            q12 = c0 * math.sqrt(q0[0] * q0[1])
+            ref = residual_recursion(w, b, w * w * q0[0] + b * b, w * w * q0[1] + b * b, w * w * q12 + b * b, depth - 1)
+            got = traj.isel(sigma_w=i, sigma_b=j).sel(layer=slice(1, None))
+            for k, name in enumerate(("q11", "q22", "q12")):
+                np.testing.assert_allclose(got[name].values, ref[:, k], rtol=1e-9)
+
+
 @pytest.mark.slow
 def test_wide_resnet_follows_the_residual_mean_field_recursion():
     """N = 2000 resnet (erf) against the residual q/c recursion (independent scipy/Gauss-Legendre quadrature),

@@ -124,7 +124,7 @@ def test_report_of_a_resnet_has_no_mean_field_line(tmp_path, capsys):
     """A residual network has no critical line: the report runs, its disagreement is None and says so."""
     argv = ["report", "--arch", "resnet", "--width", "8", "--depth", "6", "--sigma-w", "0:4:129"]
     assert main([*argv, "--sigma-b", "0:4:129", "--out", str(tmp_path)]) == 0
-    assert "no critical line (residual)" in capsys.readouterr().out
+    assert "no mean-field critical line" in capsys.readouterr().out
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["parameters"]["arch"] == "resnet" and summary["mean_field_disagreement"] is None
     landscape = xr.open_zarr(tmp_path / "landscape.zarr")["forward"].load()

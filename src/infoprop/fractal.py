@@ -10,6 +10,7 @@ from ._src.fractal import (
     load_landscape,
     mean_field_chi1,
     mean_field_disagreement,
+    mean_field_line_exists,
     zoom,
 )
 from ._src.fractal_sets import (
@@ -36,6 +37,7 @@ __all__ = [
     "load_landscape",
     "mean_field_chi1",
     "mean_field_disagreement",
+    "mean_field_line_exists",
     "segment",
     "sierpinski_carpet_boundary",
     "sierpinski_triangle",

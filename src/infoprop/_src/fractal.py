@@ -46,6 +46,7 @@ __all__ = [
     "load_landscape",
     "mean_field_chi1",
     "mean_field_disagreement",
+    "mean_field_line_exists",
     "zoom",
 ]
 
@@ -612,11 +613,29 @@ def landscape_parameter(landscape: Any, key: str) -> Any:
     return get_activation(recorded)
 
 
+def mean_field_line_exists(activation: Any, arch: Any = "mlp") -> bool:
+    """Whether the mean-field critical line ``chi_1 = 1`` exists for ``arch`` and ``activation``.
+
+    Not for residual networks (no fixed point) nor where :class:`infoprop.MeanField` has no map for the pair
+    (conv/fdf operators with a non-odd activation). Overlays and comparisons omit the line there.
+    """
+    from .meanfield import MeanField
+
+    if get_arch(arch).residual:
+        return False
+    try:
+        MeanField(activation, arch=arch)
+    except ValueError:
+        return False
+    return True
+
+
 def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any, *, arch: Any = "mlp") -> np.ndarray:
     """Mean-field ``chi_1`` on the grid ``sigma_w x sigma_b`` (1-D std coordinates): shape (n_w, n_b).
 
-    Infinite ``chi_1`` (no finite fixed point, e.g. ReLU with ``sigma_w^2 >= 2``) is chaotic. ``arch`` must be a
-    feed-forward arch: a residual network has no fixed point and no critical line ``chi_1 = 1`` (``ValueError``).
+    Infinite ``chi_1`` (no finite fixed point, e.g. ReLU with ``sigma_w^2 >= 2``) is chaotic. ``arch`` must have a
+    critical line (:func:`mean_field_line_exists`): a residual network has no fixed point and no line ``chi_1 = 1``,
+    and conv/fdf operators have no mean-field map for a non-odd activation (``ValueError`` for both).
     """
     from .meanfield import MeanField
 
@@ -628,7 +647,7 @@ def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any, *, arch: Any = 
 
     sigma_w = as_float_array("sigma_w", sigma_w, minimum=0.0)
     sigma_b = as_float_array("sigma_b", sigma_b, minimum=0.0)
-    mean_field = MeanField(activation)
+    mean_field = MeanField(activation, arch=arch)  # raises where the arch has no mean-field map for phi
     shape = (len(sigma_w), len(sigma_b))
     chi1 = np.broadcast_to(mean_field.chi1(sigma_w[:, None], sigma_b[None, :]), shape).copy()
     unbounded = ~np.isfinite(np.broadcast_to(mean_field.q_star(sigma_w[:, None], sigma_b[None, :]), shape))
@@ -693,14 +712,14 @@ def mean_field_disagreement(
     da = landscape.transpose(*[d for d in ("sigma_w", "sigma_b", *_INDEX_DIMS) if d in landscape.dims])
     sigma_w, sigma_b = da["sigma_w"].values, da["sigma_b"].values
     if reference == "chi1":
-        mean_field_ordered = mean_field_chi1(sigma_w, sigma_b, activation) < 1.0
+        mean_field_ordered = mean_field_chi1(sigma_w, sigma_b, activation, arch=arch) < 1.0
     else:
         from .meanfield import MeanField
 
         depth = check_int("depth", landscape_parameter(landscape, "depth") if depth is None else depth, minimum=1)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled below
             # Only the last layer is kept: a 1000^2 grid at depth 1000 would otherwise need ~40 GB.
-            trajectory = MeanField(activation).trajectory(
+            trajectory = MeanField(activation, arch=arch).trajectory(
                 sigma_w, sigma_b, q0=1.0, c0=0.0, depth=depth, layers=[depth]
             )
         final = trajectory.isel(layer=0).transpose("sigma_w", "sigma_b")

@@ -108,8 +108,7 @@ def frontier_report(
         ``landscape``, ``parameters["landscape"]`` records its source (the store's path or ``"DataArray"``),
         the selection and the landscape's full provenance parameters.
     """
-    from .arch import get_arch
-    from .fractal import boundary, box_dimension, frontier_dimension, mean_field_disagreement
+    from .fractal import boundary, box_dimension, frontier_dimension, mean_field_disagreement, mean_field_line_exists
     from .networks import RandomNetwork
 
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
@@ -155,9 +154,9 @@ def frontier_report(
             at_threshold[estimator] = {"dimension": result.dimension, "stderr": result.stderr}
         except ValueError as exc:  # no boundary at this threshold: say so in the summary
             at_threshold[estimator] = {"dimension": None, "stderr": None, "note": str(exc)}
-    # a residual network has no mean-field critical line to disagree with
-    residual = get_arch(arch).residual
-    disagreement = None if residual else mean_field_disagreement(landscape, threshold, activation)
+    # residual networks (and conv/fdf with a non-odd activation) have no mean-field critical line to disagree with
+    has_line = mean_field_line_exists(activation, arch)
+    disagreement = mean_field_disagreement(landscape, threshold, activation) if has_line else None
     activation_name = getattr(activation, "name", activation)  # an Activation when read from provenance
 
     files = {

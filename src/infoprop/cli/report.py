@@ -135,7 +135,7 @@ def _print_summary(out: Path, summary: dict) -> None:
     disagreement = summary["mean_field_disagreement"]
     table.add_row(
         "disagreement with mean field (chi_1 < 1)",
-        "none: no critical line (residual)" if disagreement is None else f"{100 * disagreement:.1f} %",
+        "none: this arch has no mean-field critical line" if disagreement is None else f"{100 * disagreement:.1f} %",
     )
     table.add_row("written to", f"{out}/ ({', '.join(summary['files'].values())})")
     Console(width=120).print(table)

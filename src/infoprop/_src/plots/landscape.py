@@ -27,6 +27,7 @@ __all__ = ["LOG_FLOOR", "draw_landscape", "draw_mean_field_line", "log10_floor",
 LOG_FLOOR = -12.0
 _INDEX_DIMS = ("sigma_w_index", "sigma_b_index")
 NO_LINE = "no mean-field critical line (residual network)"
+NO_MAP = "no mean-field critical line (no mean-field map for this arch and activation)"
 
 
 def log10_floor(values: Any) -> np.ndarray:
@@ -75,7 +76,8 @@ def draw_mean_field_line(
 ) -> bool:
     """Dashed mean-field critical line ``chi_1 = 1`` over the ``sigma_b`` range; returns whether it was drawn.
 
-    Not drawn for a residual ``arch`` (it has no critical line: the legend, or a note on the axes, says so) nor
+    Not drawn for a residual ``arch`` (it has no critical line), nor where :class:`infoprop.MeanField` has no map
+    for the arch and activation (conv/fdf operators with a non-odd activation): a note on the axes says so. Nor
     where the line leaves the ``sigma_w`` range.
     """
     from ..meanfield import MeanField
@@ -84,7 +86,11 @@ def draw_mean_field_line(
         ax.text(0.02, 0.98, NO_LINE, transform=ax.transAxes, va="top", fontsize=7, color=colour)
         return False
     sigma_b_fine = np.linspace(float(np.min(sigma_b)), float(np.max(sigma_b)), 400)
-    line = np.asarray(MeanField(activation).critical_sigma_w(sigma_b_fine), dtype=float)
+    try:
+        line = np.asarray(MeanField(activation, arch=arch).critical_sigma_w(sigma_b_fine), dtype=float)
+    except ValueError:  # no mean-field map for this arch and activation (conv/fdf with a non-odd phi)
+        ax.text(0.02, 0.98, NO_MAP, transform=ax.transAxes, va="top", fontsize=7, color=colour)
+        return False
     inside = np.isfinite(line) & (line >= np.min(sigma_w)) & (line <= np.max(sigma_w))
     if not inside.any():
         return False
