@@ -864,9 +864,9 @@ class RandomNetwork:
         The tangent ``v`` (random, unit norm) is pushed forward layer by layer (Jacobian-vector products)
         in float64 and rescaled every layer; the logs of the scales are summed. ``lambda < 0`` ordered,
         ``> 0`` chaotic; for a feed-forward arch its mean-field value is ``ln(chi_1) / 2`` (``chi_1`` is the
-        growth of squared norms). ``sigma_w = 0`` (or a vanishing Jacobian) gives ``-inf`` (feed-forward; a
-        residual network's Jacobian is then the identity, ``lambda = ln(sigma_w ||A_1 v||) / D``...  with
-        ``sigma_w = 0`` also ``-inf``, through layer 1). Arguments as in :meth:`forward`.
+        growth of squared norms). A residual network has no ordered phase: its ``lambda`` contains
+        ``ln(sigma_w) / D`` from layer 1 and is otherwise positive, decaying like ``D^(-1/2)`` (docs/finite_width.md).
+        ``sigma_w = 0`` (or a vanishing Jacobian) gives ``-inf``. Arguments as in :meth:`forward`.
         """
         sw, sb, layout = self._points(sigma_w, sigma_b, grid)
         block = self._block_size(block_size)
