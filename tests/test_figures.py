@@ -59,7 +59,10 @@ def test_paper_scale_uses_the_seed_papers_sizes():
 def tiny_outputs(tmp_path_factory):
     """Run every recipe once at the tiny scale through the CLI; keep the directory for the checks below."""
     out = tmp_path_factory.mktemp("figures")
-    codes = {name: main(["figure", name, "--scale", "tiny", "--out", str(out), "--no-progress"]) for name in EXPECTED}
+    codes = {}
+    for name in EXPECTED:  # into one folder: after the first recipe it exists, infoprop's own, so --overwrite
+        argv = ["figure", name, "--scale", "tiny", "--out", str(out), "--no-progress"]
+        codes[name] = main(argv if not codes else [*argv, "--overwrite"])
     return out, codes
 
 

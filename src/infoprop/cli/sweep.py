@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from ._common import MaxMemory, apply_max_memory
+
 sweep_app = typer.Typer(
     name="sweep",
     help="Tiled, resumable sweeps into one zarr store, in-process or on a Dask cluster.",
@@ -25,10 +27,12 @@ def run(
         str | None, typer.Option("--scheduler", help="Use a running Dask scheduler, e.g. tcp://HOST:8786.")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Compute every missing tile of SPEC into STORE (running it again resumes)."""
     from ..sweep import run_sweep
 
+    apply_max_memory(max_memory)
     result = run_sweep(spec, out, workers=workers, scheduler=scheduler, progress=progress)
     print(f"{result.store}: computed {len(result.computed)} tiles, {result.skipped} already done, {result.total} total")
 
