@@ -70,7 +70,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .activations import Activation, get_activation
+from .activations import Activation, ActivationNaNError, get_activation
 from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
 
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
@@ -494,12 +494,26 @@ class RandomNetwork:
             raise TypeError(f"progress must be a callable taking the number of points done, got {progress!r}")
         starts = range(0, sw.size, block)
 
-        def one(start: int) -> np.ndarray:
-            stop = min(start + block, sw.size)
+        def evaluate(start: int, stop: int) -> np.ndarray:
             padded = -(-(stop - start) // _POINT_QUANTUM) * _POINT_QUANTUM
             idx = np.arange(start, start + padded).clip(max=stop - 1)  # pad with copies of the last point
             with torch.no_grad():
                 return block_fn(sw[idx], sb[idx])[: stop - start]
+
+        def one(start: int) -> np.ndarray:
+            stop = min(start + block, sw.size)
+            try:
+                return evaluate(start, stop)
+            except ActivationNaNError as exc:  # name the first grid point where it happens (bisection)
+                lo, hi = start, stop
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    try:
+                        evaluate(lo, mid)
+                        lo = mid
+                    except ActivationNaNError:
+                        hi = mid
+                raise ValueError(f"{exc} at sigma_w = {sw[lo]:.6g}, sigma_b = {sb[lo]:.6g}") from None
 
         workers = 1 if self.device.type == "cuda" else max(1, min(torch.get_num_threads(), len(starts)))
         out: list[np.ndarray] = []
