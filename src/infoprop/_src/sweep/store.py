@@ -169,57 +169,63 @@ def reset_tiles(spec: SweepSpec, path: str | os.PathLike[str], tiles: list[Tile]
 
 
 def damaged_tiles(
-    spec: SweepSpec, path: str | os.PathLike[str], tiles: list[Tile] | None = None, *, decode: bool = False
+    spec: SweepSpec,
+    path: str | os.PathLike[str],
+    tiles: list[Tile] | None = None,
+    *,
+    decode: bool = False,
+    counts: np.ndarray | None = None,
 ) -> list[Tile]:
     """Tiles marked done (among ``tiles``; default all) whose data is missing or unreadable.
 
     The cheap check (default) looks at every chunk file of those tiles -- each metric's chunk and, for the first
     tile of an experiment, its provenance entry -- without reading the data: it must exist, be non-empty and
     start with the zstd frame magic. ``decode=True`` also decodes every one of them (zstd checks its content
-    checksum), which reads the whole store.
+    checksum), which reads the whole store. ``counts``: :func:`tile_counts` if already read.
     """
     group = _group(path, "r")
-    counts = tile_counts(spec, path)
+    counts = tile_counts(spec, path) if counts is None else counts
     candidates = spec.tiles() if tiles is None else tiles
     done = [tile for tile in candidates if counts[tile_index(spec, tile)] > 0]
-    arrays = {metric: group[metric] for metric in spec.metrics}
-    headers = {metric: group[PROVENANCE][metric] for metric in spec.metrics}
     root = Path(path)
+    arrays = [(root / metric, group[metric]) for metric in spec.metrics]
+    headers = [(root / PROVENANCE / metric, group[PROVENANCE][metric]) for metric in spec.metrics]
+    zstd = {id(a): any(type(c).__name__ == "ZstdCodec" for c in a.metadata.codecs) for _, a in arrays + headers}
 
     def chunks_ok(tile: Tile) -> bool:
         index = (*spec.experiment_index(tile.experiment), tile.i, tile.j)
-        files = [(root / metric / array.metadata.encode_chunk_key(index), array) for metric, array in arrays.items()]
+        files = [(folder / a.metadata.encode_chunk_key(index), zstd[id(a)]) for folder, a in arrays]
         if tile.i == tile.j == 0:
-            files += [
-                (root / PROVENANCE / metric / h.metadata.encode_chunk_key((tile.experiment,)), h)
-                for metric, h in headers.items()
-            ]
-        return all(_chunk_file_ok(file, array) for file, array in files)
+            files += [(folder / h.metadata.encode_chunk_key((tile.experiment,)), zstd[id(h)]) for folder, h in headers]
+        return all(_chunk_file_ok(file, is_zstd) for file, is_zstd in files)
 
     damaged = [tile for tile in done if not chunks_ok(tile)]
     if decode:
-        damaged += [tile for tile in done if tile not in damaged and not _decodes(spec, group, tile)]
+        for number in sorted({tile.experiment for tile in done}):
+            rest = [t for t in done if t.experiment == number and t not in damaged]
+            if rest and not _decodes(spec, group, number):  # one read per experiment; per tile only on failure
+                damaged += [t for t in rest if not _decodes(spec, group, number, t)]
     return sorted(damaged)
 
 
-def _chunk_file_ok(file: Path, array: Any) -> bool:
+def _chunk_file_ok(file: Path, is_zstd: bool) -> bool:
     try:
         with open(file, "rb") as handle:
             head = handle.read(4)
     except OSError:
         return False
-    if any(type(codec).__name__ == "ZstdCodec" for codec in array.metadata.codecs):
-        return head == _ZSTD_MAGIC
-    return len(head) > 0
+    return head == _ZSTD_MAGIC if is_zstd else len(head) > 0
 
 
-def _decodes(spec: SweepSpec, group: Any, tile: Tile) -> bool:
-    region = (*spec.experiment_index(tile.experiment), *spec.tile_slices(tile))
+def _decodes(spec: SweepSpec, group: Any, number: int, tile: Tile | None = None) -> bool:
+    """Whether experiment ``number`` (or only ``tile`` of it) decodes: data of every metric and provenance."""
+    index = spec.experiment_index(number)
+    region = (*index, *(spec.tile_slices(tile) if tile is not None else (slice(None), slice(None))))
     try:
         for metric in spec.metrics:
             group[metric][region]
-            if tile.i == tile.j == 0:
-                json.loads(group[PROVENANCE][metric][tile.experiment].item())
+            if tile is None or tile.i == tile.j == 0:
+                json.loads(group[PROVENANCE][metric][number].item() or "{}")
     except MemoryError:
         raise
     except Exception:
@@ -250,7 +256,7 @@ def sweep_status(path: str | os.PathLike[str], *, verify: bool = False) -> list[
     """
     spec = read_spec(path)
     counts = tile_counts(spec, path)
-    damaged = damaged_tiles(spec, path, decode=verify)
+    damaged = damaged_tiles(spec, path, decode=verify, counts=counts)
     rows = []
     for number, experiment in enumerate(spec.experiments()):
         marked = int(np.count_nonzero(counts[spec.experiment_index(number)]))
