@@ -108,9 +108,9 @@ def check_output(
     if os.path.lexists(absolute):
         if absolute.is_symlink():
             raise OutputError(f"{name} {text!r} is a symbolic link: infoprop never writes through links")
+        if kind == "directory" and absolute.is_dir() and not any(os.scandir(absolute)):
+            return Path(path)  # an empty folder: nothing in it can be lost
         own, what = _ownership(absolute, kind)
-        if kind == "directory" and what == "an empty folder":
-            return Path(path)
         if not own:
             raise OutputError(
                 f"{name} {text!r} already exists and is {what}, not {_DESCRIPTION[kind]} infoprop wrote: "
@@ -238,8 +238,6 @@ def _is_temporary_of(entry: str, names: set[str]) -> bool:
 
 def _own_directory(path: Path) -> tuple[bool, str]:
     entries = sorted(os.listdir(path))
-    if not entries:
-        return True, "an empty folder"
     files = _read_manifest(path)
     if files is None:
         return False, f"a folder holding files infoprop did not write ({', '.join(entries[:3])})"
@@ -438,9 +436,6 @@ class OutputDir:
             ) from None
         _record(Path(self.path), filename)
         return self.path / filename
-
-    def __fspath__(self) -> str:
-        return os.fspath(self.path)
 
 
 # --------------------------------------------------------------------------- reading back
