@@ -127,7 +127,7 @@ def test_save_figure_writes_png_atomically(tmp_path):
     path = save_figure(fig, tmp_path / "f.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(os.listdir(tmp_path)) == ["f.png"]
-    assert not plt.get_fignums()  # closed
+    assert not plt.fignum_exists(fig.number)  # closed
 
 
 def test_unwritable_destination_is_a_clear_error(tmp_path):

@@ -119,7 +119,6 @@ def frontier_report(
     from .networks import RandomNetwork
 
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    out_dir = OutputDir(out, overwrite=overwrite, name="out")
     source = None
     if landscape is None:
         if selection is not None:
@@ -146,6 +145,7 @@ def frontier_report(
         axes = {name: landscape[name].values for name in ("sigma_w", "sigma_b")}
         for name, axis in axes.items():
             _check_axis(name, axis)
+    out_dir = OutputDir(out, overwrite=overwrite, name="out")  # arguments first, then the output, then compute
 
     if source is None:
         network = RandomNetwork(architecture, width, depth, activation=activation, seed=seed)
