@@ -11,7 +11,6 @@ import typer
 from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
 
 DEFAULT_RANGE = "0:4:256"
-METRICS = ("forward", "backward", "lyapunov")
 
 
 def _summary(da, seconds: float, points: int, depth: int) -> str:
@@ -70,21 +69,22 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from .._src.common import check_choice, check_output, save_figure, write_zarr
-        from .._src.networks import RandomNetwork
+        from .._src.common import check_choice, check_output
+        from .._src.landscape import compute_landscape, landscape_metrics, make_network, write_landscape
 
         apply_max_memory(max_memory)
         check_output(out, "store", overwrite=overwrite, name="--out")
         if plot is not None:
             check_output(plot, "figure", overwrite=overwrite, name="--plot")
         sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, DEFAULT_RANGE, DEFAULT_RANGE)
-        check_choice("--metric", metric, METRICS)
+        check_choice("--metric", metric, landscape_metrics())
         if metric != "forward" and inputs != "independent":
             raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
-        options = {} if kernel_size is None else {"kernel_size": kernel_size}
         if kernel_size is not None and arch != "cnn":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
-        net = RandomNetwork(arch, width, depth, activation, seed=seed, dtype=dtype, device=device, **options)
+        net = make_network(
+            arch, width, depth, activation, seed=seed, dtype=dtype, device=device, kernel_size=kernel_size
+        )
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -96,18 +96,9 @@ def register(app: typer.Typer) -> None:
         start = time.perf_counter()
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{arch} {metric}", total=sw.size * sb.size)
-            kwargs = {"progress": lambda done: bar.update(task, completed=done)}
-            if metric == "forward":
-                da = net.divergence(sw, sb, inputs=inputs, eps=eps, **kwargs)
-            elif metric == "backward":
-                da = net.backward_divergence(sw, sb, **kwargs)
-            else:
-                da = net.lyapunov(sw, sb, **kwargs)
+            progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
+            da = compute_landscape(net, metric, sw, sb, inputs=inputs, eps=eps, progress=progress)
         seconds = time.perf_counter() - start
-        write_zarr(da, out, "--out", overwrite=overwrite)
-        if plot is not None:
-            from .._src.plots.landscape import plot_landscape
-
-            save_figure(plot_landscape(da), plot, "--plot", overwrite=overwrite)
+        write_landscape(da, out, plot, overwrite=overwrite)
         print(_summary(da, seconds, sw.size * sb.size, depth))
         print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
