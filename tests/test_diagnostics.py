@@ -4,6 +4,7 @@ planted graph signal, and brute-force segment importance."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -288,7 +289,7 @@ def _planted_graph(n_per_layer: int, degree: int, seed: int) -> tuple[dg.Segment
 
 def test_gnn_beats_constant_and_features_on_a_planted_graph_signal():
     graph, x, y = _planted_graph(60, 4, seed=0)
-    result = dg.compare_surrogates(graph, x, y, splits=2, seed=0, epochs=300)
+    result = dg.compare_surrogates(graph, x, y, splits=2, seed=0, epochs=200)
     r2 = dict(zip(result.predictor.values, result.mean_r2.values))
     assert r2["gnn"] > 0.8
     assert r2["constant"] < 0.1 and r2["linear"] < 0.3 and r2["gradient_boosting"] < 0.3
@@ -382,8 +383,12 @@ def test_diagnose_store_contents_and_nulls(tiny_run, tmp_path):
     xr.testing.assert_identical(xr.open_zarr(path).load(), run)
 
 
-def test_diagnose_reruns_bitwise(tiny_run):
-    again = diagnose("digits", "cnn", **TINY)
+def test_diagnose_reruns_bitwise_and_reports_progress(tiny_run):
+    calls = []
+    again = diagnose("digits", "cnn", **TINY, progress=lambda done, total: calls.append((done, total)))
+    # progress(done, total): training steps (4 epochs x 6 steps), then 4 layers x 5 records, 4 graph layers, 2 splits.
+    assert calls[-1] == (24 + 20 + 4 + 2, 24 + 20 + 4 + 2)
+    assert all(b[0] > a[0] for a, b in itertools.pairwise(calls)) and len({t for _, t in calls}) == 1
     again.attrs.pop("training_seconds"), again.attrs.pop("analysis_seconds")
     first = tiny_run.copy()
     first.attrs = {k: v for k, v in tiny_run.attrs.items() if not k.endswith("_seconds")}
