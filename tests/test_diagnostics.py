@@ -404,3 +404,6 @@ def test_diagnose_bad_input():
         diagnose("digits", "cnn", scales=(1, 2))
     with pytest.raises(ValueError, match="data must be one of"):
         diagnose("imagenet", "cnn")
+    # Sizes are checked before training: 2,000 epochs of digits recorded at every step would need 2.8 GiB.
+    with pytest.raises(ValueError, match="record_every must keep the records under 2 GiB"):
+        dr.record_training("digits", "cnn", epochs=2000, record_every=1)

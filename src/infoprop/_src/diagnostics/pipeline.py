@@ -11,7 +11,8 @@ Steps (each defined in its own module; docs/diagnostics.md has the full definiti
    at initialisation (``N(0, 2 / fan_in)``, the distribution the network started from).
 3. *Segment statistics*, per record, scale ``r`` and whole ``r x r`` segment: density of the layer's support in the
    segment, mean ``|w|``, entropy, gradient norm.
-4. *Phase flow*, per segment and per layer: the class of the (probe loss, gradient norm) trajectory's end.
+4. *Phase flow*, per segment and per layer: the class of the (probe loss, gradient norm) trajectory's end (only
+   with at least 4 records, e.g. 3 epochs; otherwise ``segment_phase`` and ``layer_phase`` are absent).
 5. *Segment graph* at ``graph_scale``: node features at the last record, exponential-kernel edges between
    consecutive layers, the measured importance of each segment (test-loss increase when zeroed), and the held-out
    comparison of the graph network with feature-only baselines.
@@ -28,7 +29,7 @@ import numpy as np
 from ..common import as_float_array, check_choice, check_int, check_real, provenance_attrs
 from .graph import PREDICTORS, compare_surrogates, kernel_graph
 from .phase import PHASES, classify_phase_flow
-from .recorder import SIGMA_W, model_layers, record_steps, record_training, segment_importance
+from .recorder import MODELS, SIGMA_W, model_layers, record_steps, record_training, segment_importance
 from .runtime import child_seed, single_thread
 from .statistics import (
     SURFACES,
@@ -136,7 +137,7 @@ def diagnose(
     """
     import xarray as xr
 
-    check_choice("model", model, ("mlp", "cnn"))
+    check_choice("model", model, MODELS)
     scales = _check_scales(scales)
     quantile = check_real("quantile", quantile, minimum=0.0, maximum=1.0)
     if quantile >= 1:

@@ -59,6 +59,8 @@ OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 #: Weight standard deviation times sqrt(fan_in) at initialisation (He).
 SIGMA_W = math.sqrt(2.0)
 MOMENTUM = 0.9
+#: Largest recording (float32 weights, gradients and biases of all records) accepted before training starts.
+MAX_RECORD_BYTES = 2 * 2**30
 N_CLASSES = 10
 MLP_WIDTHS = (128, 64)
 CNN_CHANNELS = (8, 16)
@@ -287,6 +289,7 @@ def record_training(
     if probe_size > n_train:
         raise ValueError(f"probe_size must be <= the {n_train} training images, got {probe_size}")
     layers = model_layers(model, image_shape)
+    _check_record_size(layers, epochs, n_train // batch_size, record_every)
     train_x, test_x = _as_input(layers, train_x, image_shape), _as_input(layers, test_x, image_shape)
 
     with single_thread():
@@ -294,6 +297,17 @@ def record_training(
                       lr, record_every, seed, progress, start_time, {
                           "data": data, "data_path": data_path, "pool": pool, "model": model,
                           "train_size": train_size})
+
+
+def _check_record_size(layers: Sequence[LayerSpec], epochs: int, steps_per_epoch: int, record_every: int) -> None:
+    """Refuse, before training, a recording whose weights and gradients would exceed MAX_RECORD_BYTES."""
+    n_records = len(record_steps(epochs, steps_per_epoch, record_every))
+    per_record = sum(2 * int(np.prod(spec.weight_shape)) + spec.weight_shape[0] for spec in layers) * 4
+    if n_records * per_record > MAX_RECORD_BYTES:
+        raise ValueError(
+            f"record_every must keep the records under {MAX_RECORD_BYTES / 2**30:.0f} GiB: {n_records} records of "
+            f"{per_record / 2**20:.1f} MiB each (record_every={record_every}, {epochs} epochs of {steps_per_epoch} "
+            f"steps) would need {n_records * per_record / 2**30:.1f} GiB; record less often or train less")
 
 
 def _train(layers, image_shape, train_x, train_y, test_x, test_y, probe_size, epochs, batch_size, optimizer, lr,
