@@ -147,13 +147,30 @@ def diagnose(
     graph_scale = check_int("graph_scale", graph_scale, minimum=_MIN_GRAPH_SCALE)
     k = check_int("k", k, minimum=1)
     seed = check_int("seed", seed, minimum=0)
+    splits = check_int("splits", splits, minimum=1)
+    test_fraction = check_real("test_fraction", test_fraction, minimum=0.0, maximum=1.0, strict_minimum=True)
+    gnn_epochs = check_int("gnn_epochs", gnn_epochs, minimum=1)
+    hidden = check_int("hidden", hidden, minimum=1)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(done, total) or None, got {progress!r}")
 
     from .. import data as _data
 
+    # Everything that the shapes decide is checked here, before any training.
     layer_specs = model_layers(model, _data.image_shape(check_choice("data", data, _data.DATASETS), pool=pool))
-    n_graph_layers = sum(min(spec.matrix_shape) >= graph_scale for spec in layer_specs)
+    sides = [min(spec.matrix_shape) for spec in layer_specs]
+    if not any(side >= scale for side in sides for scale in scales):
+        raise ValueError(f"scales must include one <= {max(sides)} (the largest layer's smaller side), got "
+                         f"{list(scales)}")
+    graph_layers = [spec for spec in layer_specs if min(spec.matrix_shape) >= graph_scale]
+    n_graph_layers = len(graph_layers)
+    if n_graph_layers < 2:
+        raise ValueError(f"graph_scale must fit at least two layers, got {graph_scale} (layer matrices "
+                         f"{[s.matrix_shape for s in layer_specs]})")
+    n_nodes = sum(int(np.prod(segment_grid(spec.matrix_shape, graph_scale))) for spec in graph_layers)
+    if not 2 <= round(test_fraction * n_nodes) <= n_nodes - 3:
+        raise ValueError(f"test_fraction must leave >= 2 held-out and >= 3 training nodes of the {n_nodes} graph "
+                         f"nodes, got {test_fraction}")
     state = {"train_total": 0, "analysis": 0}
 
     def total() -> int:
@@ -184,7 +201,7 @@ def diagnose(
                             test_fraction, gnn_epochs, hidden, seed, advance)
     analysis_seconds = time.perf_counter() - start
 
-    ds = xr.merge([recording, stats, seg, graph_part], combine_attrs="override", compat="override", join="outer")
+    ds = xr.merge([recording, stats, seg, graph_part], combine_attrs="drop_conflicts", join="exact")
     parameters = {
         **_recording_parameters(recording), "scales": list(scales), "quantile": quantile, "surface": surface,
         "null_draws": null_draws, "graph_scale": graph_scale, "k": k, "splits": splits,
