@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from infoprop._src.fractal import frontier_dimension
+from infoprop._src.fractal import box_dimension
 from infoprop._src.meanfield import MeanField
 from infoprop._src.networks import RandomNetwork
 from infoprop._src.report import frontier_report
@@ -55,14 +55,22 @@ def test_report_landscape_is_the_network_draw_and_the_numbers_follow_from_it(sma
     tau = summary["parameters"]["threshold"]
     chi1 = MeanField("erf").chi1(SMALL["sigma_w"][:, None], SMALL["sigma_b"][None, :])
     assert summary["mean_field_disagreement"] == pytest.approx(np.mean((landscape.values <= tau) != (chi1 < 1)))
-    frontier = frontier_dimension(landscape)
-    assert summary["dimension"]["recommended"] == pytest.approx(frontier.attrs["recommended_dimension"])
-    stored = xr.open_zarr(out / "frontier.zarr").load()
-    np.testing.assert_array_equal(stored["dimension"].values, frontier["dimension"].values)
     # Boundary cells by a second rule: min of the 4 corners <= tau < max of the 4 corners.
     v = landscape.values
     corners = np.stack([v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]])
     assert summary["boundary_cells"] == int(((corners.min(0) <= tau) & (corners.max(0) > tau)).sum())
+    # The stored sweep: the documented thresholds, each dimension the (separately validated) robust box count of
+    # the boundary by the corner rule, and the summary the median over resolved thresholds.
+    stored = xr.open_zarr(out / "frontier.zarr").load()
+    np.testing.assert_allclose(stored.threshold.values, np.logspace(-5, 0, 21), rtol=1e-12)
+    resolved = stored["resolved"].values
+    assert resolved.sum() >= 3
+    for k in np.flatnonzero(resolved)[[0, -1]]:
+        t = float(stored.threshold[k])
+        cells = (corners.min(0) <= t) & (corners.max(0) > t)
+        assert float(stored["dimension"][k]) == pytest.approx(box_dimension(cells, "robust").dimension, rel=1e-12)
+    expected = np.median(stored["dimension"].values[resolved])
+    assert summary["dimension"]["recommended"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_cli_report_prints_a_table_and_writes_out(tmp_path, capsys):

@@ -72,12 +72,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .activations import Activation, get_activation
-from .arch import ARCHITECTURES, Arch, get_arch
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
+from .activations import Activation, ActivationNaNError, get_activation
+from .arch import ARCHITECTURES, Arch, Operator, get_arch
+from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
 from .metrics import METRIC_INFO, METRICS
 
-__all__ = ["ARCHITECTURES", "METRICS", "RandomNetwork"]
+__all__ = ["ARCHITECTURES", "METRICS", "RandomNetwork", "memory_estimate"]
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INPUTS: tuple[str, ...] = ("independent", "perturbed")
@@ -104,6 +104,44 @@ _OUTPUT_FLOOR = 2.0**-960
 _TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
 
 ProgressFn = Callable[[int, int], None]
+# Memory per grid point of one evaluation: point arrays, per-point moments (4 float64 per recorded layer), the
+# result and its xarray copy; blocks themselves are bounded by _BLOCK_ELEMENTS.
+_BYTES_PER_POINT = 96
+
+
+def memory_estimate(
+    arch: str | Arch,
+    width: int,
+    depth: int,
+    dtype: str = "float32",
+    points: int = 0,
+    layers: int = 1,
+    apply_method: str = "auto",
+    **operator_options: Any,
+) -> int:
+    """Upper estimate (bytes) of one draw plus an evaluation over ``points`` grid points recording ``layers`` layers.
+
+    A dense application holds depth x (width + 1) x width weights in ``dtype`` plus float64 temporaries of
+    width^2 while drawing; a structured one (``apply_method="fft"``) O(depth x width) parameters and spectra.
+    ``apply_method="auto"`` resolves as :class:`RandomNetwork` does.
+    """
+    operator = get_arch(arch).make_operator(width, **operator_options)
+    item = 4 if dtype == "float32" else 8
+    dense = depth * (width + 1) * width * item
+    if apply_method == "auto":
+        apply_method = _auto_apply_method(operator, depth, dtype)
+    weights = dense + 3 * width * width * 8 if apply_method == "dense" else depth * width * 48
+    return weights + depth * width * (8 + item) + points * (_BYTES_PER_POINT + 32 * max(layers - 1, 0))
+
+
+def _auto_apply_method(operator: Operator, depth: int, dtype: str) -> str:
+    """The dense matrix up to ``operator.dense_up_to`` (faster there, measured) if the D matrices fit, else the
+    operator's fast path."""
+    if operator.fast_path is None:
+        return "dense"
+    width = operator.width
+    nbytes = depth * width * (width + 1) * (4 if dtype == "float32" else 8)
+    return "dense" if width <= operator.dense_up_to and nbytes <= _DENSE_MAX_BYTES else operator.fast_path
 
 
 class _Layout(NamedTuple):
@@ -173,6 +211,10 @@ class RandomNetwork:
         self.operator = self.description.make_operator(self.width, **operator_options)
         self.kernel_size = self.operator.options.get("kernel_size")
         self.apply_method = self._choose_apply_method(check_choice("apply_method", apply_method, APPLY_METHODS))
+        estimate = memory_estimate(
+            self.description, width, depth, dtype, apply_method=self.apply_method, **operator_options
+        )
+        check_memory(estimate, f"RandomNetwork({self.arch!r}, width={width}, depth={depth})")
         self._tdtype = _TORCH_DTYPE[self.dtype]
         self._flush = _FLUSH[self.dtype]
         # the activation's torch function, resolved once (registry activations build it lazily)
@@ -194,8 +236,7 @@ class RandomNetwork:
             return "dense"
         if requested != "auto":
             return requested
-        nbytes = self.depth * self.width * (self.width + 1) * (4 if self.dtype == "float32" else 8)
-        return "dense" if self.width <= self.operator.dense_up_to and nbytes <= _DENSE_MAX_BYTES else fast
+        return _auto_apply_method(self.operator, self.depth, self.dtype)
 
     def _draw(self) -> None:
         n, depth, op = self.width, self.depth, self.operator
@@ -421,6 +462,8 @@ class RandomNetwork:
             raise ValueError(f"sigma_w and sigma_b must be scalars or 1-D arrays, got shapes {sw.shape} and {sb.shape}")
         scalar = {"sigma_w": sw.ndim == 0, "sigma_b": sb.ndim == 0}
         sw, sb = np.atleast_1d(sw), np.atleast_1d(sb)
+        points = sw.size * sb.size if grid else sw.size
+        check_memory(points * _BYTES_PER_POINT, f"an evaluation over {points} grid points")
         coord_attrs = {
             "sigma_w": {"long_name": "weight standard deviation sigma_w", "units": "1"},
             "sigma_b": {"long_name": "bias standard deviation sigma_b", "units": "1"},
@@ -486,12 +529,26 @@ class RandomNetwork:
             raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
         starts = range(0, sw.size, block)
 
-        def one(start: int) -> np.ndarray:
-            stop = min(start + block, sw.size)
+        def evaluate(start: int, stop: int) -> np.ndarray:
             padded = -(-(stop - start) // _POINT_QUANTUM) * _POINT_QUANTUM
             idx = np.arange(start, start + padded).clip(max=stop - 1)  # pad with copies of the last point
             with torch.no_grad():
                 return block_fn(sw[idx], sb[idx])[: stop - start]
+
+        def one(start: int) -> np.ndarray:
+            stop = min(start + block, sw.size)
+            try:
+                return evaluate(start, stop)
+            except ActivationNaNError as exc:  # name the first grid point where it happens (bisection)
+                lo, hi = start, stop
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    try:
+                        evaluate(lo, mid)
+                        lo = mid
+                    except ActivationNaNError:
+                        hi = mid
+                raise ValueError(f"{exc} at sigma_w = {sw[lo]:.6g}, sigma_b = {sb[lo]:.6g}") from None
 
         workers = 1 if self.device.type == "cuda" else max(1, min(torch.get_num_threads(), len(starts)))
         out: list[np.ndarray] = []

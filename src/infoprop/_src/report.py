@@ -26,23 +26,27 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .common import (
+    OutputDir,
     _jsonable,
     as_float_array,
     check_int,
+    check_memory,
     check_real,
-    ensure_parent_writable,
     save_figure,
     write_text,
     write_zarr,
 )
 
 __all__ = ["DEFAULTS", "frontier_report"]
+
+#: Memory per grid point: the network's per-point moments and results, the landscape, boundary images and
+#: summed-area tables of the threshold sweep, and the figures' image copies (an upper estimate).
+REPORT_BYTES_PER_POINT = 256
 
 #: Built-in defaults of the report (about a minute on 2 CPU cores).
 DEFAULTS: dict[str, Any] = {
@@ -71,13 +75,15 @@ def frontier_report(
     progress: Callable[[int, int], None] | None = None,
     landscape: Any = None,
     selection: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compute the frontier report and write it to ``out``; return the summary (also in ``summary.json``).
 
     Parameters
     ----------
     out : path
-        Output directory (created if needed; files in it are replaced atomically).
+        Output folder: new, empty, or (with ``overwrite=True``) one an earlier report wrote; checked before
+        anything is computed (:class:`infoprop._src.output.OutputDir`). Files are written atomically.
     arch, activation, width, depth, seed
         The network draw, as in :class:`infoprop.RandomNetwork` (``arch`` e.g. ``"mlp"`` or ``"resnet"``; a
         residual arch has no mean-field critical line, so the disagreement is ``None`` and no line is drawn).
@@ -100,6 +106,8 @@ def frontier_report(
     selection : mapping, optional
         Keyword arguments of :func:`~infoprop.fractal.load_landscape` for a store: ``metric`` and one value
         per axis or extra dim, e.g. ``{"width": 100, "depth": 50}``.
+    overwrite : bool, keyword-only
+        Replace the files of an earlier report in ``out`` (only infoprop's own output folder; never other files).
 
     Returns
     -------
@@ -125,6 +133,7 @@ def frontier_report(
             axis = default_axis if value is None else as_float_array(name, value, minimum=0.0)
             _check_axis(name, axis)
             axes[name] = axis
+        check_memory(len(axes["sigma_w"]) * len(axes["sigma_b"]) * REPORT_BYTES_PER_POINT, "the report's grid")
     else:
         for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
             if value is not None:
@@ -137,7 +146,7 @@ def frontier_report(
         axes = {name: landscape[name].values for name in ("sigma_w", "sigma_b")}
         for name, axis in axes.items():
             _check_axis(name, axis)
-    out_dir = ensure_parent_writable(Path(out) / "summary.json", "out").parent
+    out_dir = OutputDir(out, overwrite=overwrite, name="out")  # arguments first, then the output, then compute
 
     if source is None:
         network = RandomNetwork(arch, width, depth, activation=activation, seed=seed)
@@ -160,12 +169,12 @@ def frontier_report(
     activation_name = getattr(activation, "name", activation)  # an Activation when read from provenance
 
     files = {
-        "landscape": write_zarr(landscape, out_dir / "landscape.zarr").name,
-        "frontier": write_zarr(robust, out_dir / "frontier.zarr").name,
-        "frontier_dinverno": write_zarr(authors, out_dir / "frontier_dinverno.zarr").name,
+        "landscape": write_zarr(landscape, out_dir.file("landscape.zarr"), overwrite=True).name,
+        "frontier": write_zarr(robust, out_dir.file("frontier.zarr"), overwrite=True).name,
+        "frontier_dinverno": write_zarr(authors, out_dir.file("frontier_dinverno.zarr"), overwrite=True).name,
     }
     files["figure"] = save_figure(
-        _landscape_figure(landscape, cells, activation, threshold, arch), out_dir / "report.png"
+        _landscape_figure(landscape, cells, activation, threshold, arch), out_dir.file("report.png"), overwrite=True
     ).name
     from .plots.fractal import plot_frontier_dimensions
 
@@ -173,7 +182,7 @@ def frontier_report(
         {"robust": robust, "dinverno (authors)": authors},
         title=f"{arch.upper()}, {activation_name}, N = {width}, D = {depth}",
     )
-    files["dimension_figure"] = save_figure(fig, out_dir / "report-dimension.png").name
+    files["dimension_figure"] = save_figure(fig, out_dir.file("report-dimension.png"), overwrite=True).name
     summary = {
         "parameters": {
             "arch": arch,
@@ -201,7 +210,7 @@ def frontier_report(
         "mean_field_disagreement": disagreement,
         "files": files,
     }
-    write_text(json.dumps(summary, indent=2) + "\n", out_dir / "summary.json")
+    write_text(json.dumps(summary, indent=2) + "\n", out_dir.file("summary.json"), overwrite=True)
     summary["files"]["summary"] = "summary.json"
     return summary
 

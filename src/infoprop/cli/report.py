@@ -9,12 +9,15 @@ from typing import Annotated
 import typer
 
 from .._src.report import DEFAULTS
+from ._common import MaxMemory, Overwrite, apply_max_memory
 
 _GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder: new, empty, or infoprop's own (with --overwrite).")
+    ] = Path("out"),
     arch: Annotated[
         str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal | resnet | NAME+residual.")
     ] = DEFAULTS["arch"],
@@ -49,17 +52,19 @@ def report(
     metric: Annotated[
         str | None, typer.Option("--metric", help="With --from: the store's variable, if it has several.")
     ] = None,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Frontier report: landscape, mean-field line, boundary, dimension, disagreement -> OUT (about a minute)."""
     from .._src.report import frontier_report
-    from ._common import grid_from_options
+    from ._common import sigma_grid
 
+    apply_max_memory(max_memory)
     if source is None:
         for flag, value in (("--select", select), ("--metric", metric)):
             if value:
                 raise ValueError(f"{flag} applies only together with --from STORE, got {flag} {value!r}")
-        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", _GRID)
-        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
+        sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, _GRID, _GRID)
         where = {"sigma_w": sw, "sigma_b": sb}
     else:
         grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
@@ -77,9 +82,10 @@ def report(
         depth=depth,
         seed=seed,
         threshold=threshold,
+        overwrite=overwrite,
         **where,
     )
-    if progress:
+    if progress and source is None:  # a stored landscape is not computed: no progress to show
         summary = _with_progress(out, kwargs)
     else:
         summary = frontier_report(out, **kwargs)
@@ -93,7 +99,7 @@ def _with_progress(out: Path, kwargs: dict) -> dict:
     from ._common import console
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:  # an error stays the only line on stderr
         task = bar.add_task("landscape", total=None)
 
         def advance(done: int, total: int) -> None:
