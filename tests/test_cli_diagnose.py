@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from infoprop._src.output import MANIFEST
 from infoprop.cli import main
 
 TINY = ["--data", "digits", "--epochs", "4", "--train-size", "300", "--probe-size", "200", "--batch-size", "50",
@@ -21,7 +22,8 @@ def test_diagnose_writes_store_figures_and_summary(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and "segment importance, held-out R^2/Spearman" in printed
     # Without --plot-dir the figures go next to the store.
-    assert sorted(p.name for p in (tmp_path / "run" / "diag-figures").iterdir()) == sorted(f"{f}.png" for f in FIGURES)
+    written = sorted(p.name for p in (tmp_path / "run" / "diag-figures").iterdir() if p.name != MANIFEST)
+    assert written == sorted(f"{f}.png" for f in FIGURES)
     for name in FIGURES:
         assert (tmp_path / "run" / "diag-figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     ds = xr.open_zarr(out)
@@ -65,6 +67,17 @@ def test_diagnose_refuses_existing_outputs_before_computing(tmp_path, capsys):
     assert main(["diagnose", *TINY, "--out", str(tmp_path / "new.zarr"), "--plot-dir", str(figs)]) == 2
     assert (figs / "weights.png").read_bytes() == b"mine" and not (tmp_path / "new.zarr").exists()
 
+
+
+def test_diagnose_overwrite_replaces_only_its_own_outputs(tmp_path, capsys):
+    out, figs = tmp_path / "d.zarr", tmp_path / "figs"
+    args = ["diagnose", *TINY, "--out", str(out), "--plot-dir", str(figs)]
+    assert main(args) == 0
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # its own output, but not asked to replace
+    assert main([*args, "--overwrite"]) == 0
+    (figs / "mine.txt").write_text("a user's file")  # the folder is no longer infoprop's alone
+    assert main([*args, "--overwrite"]) == 2
+    assert (figs / "mine.txt").read_text() == "a user's file"
 
 @pytest.mark.slow
 def test_diagnose_mnist_cnn_end_to_end(tmp_path):

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import console
+from ._common import MaxMemory, Overwrite, apply_max_memory, console
 
 
 @contextmanager
@@ -66,34 +66,32 @@ def diagnose(
     data_path: Annotated[Path | None, typer.Option("--data-path", help="Directory with the data files.")] = None,
     pool: Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks.")] = 1,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Train, record, and diagnose: support dimension, roughness, entropy, phase flow and the segment-graph GNN,
     each against its null models -> OUT (zarr) and figures (a few minutes for the default MNIST CNN on a CPU)."""
-    from .._src.common import ensure_parent_writable, save_figure, write_zarr
+    from .._src.common import OutputDir, check_output, save_figure, write_zarr
     from .._src.diagnostics.pipeline import diagnose as run
     from .._src.plots.diagnostics import FIGURES
 
-    figures_dir = None if no_plots else (plot_dir if plot_dir is not None else out.parent / f"{out.stem}-figures")
-    # Refuse, before computing, to replace anything that exists (the shared writers would replace it).
-    targets = [(out, "--out")]
-    if figures_dir is not None:
-        targets += [(figures_dir / f"{name}.png", "--plot-dir") for name in FIGURES]
-    for path, flag in targets:
-        if path.exists() or path.is_symlink():
-            raise FileExistsError(f"{flag}: {path} exists; choose another path (nothing was written)")
-    ensure_parent_writable(out, "--out")
-    if figures_dir is not None:
-        ensure_parent_writable(figures_dir, "--plot-dir")  # the directory itself is made when a figure is saved
+    apply_max_memory(max_memory)
+    # Both outputs are checked before training: nothing infoprop did not write is ever replaced.
+    check_output(out, "store", overwrite=overwrite, name="--out")
+    figures = None
+    if not no_plots:
+        figures_dir = plot_dir if plot_dir is not None else out.parent / f"{out.stem}-figures"
+        figures = OutputDir(figures_dir, overwrite=overwrite, name="--plot-dir")
     with _progress_bar(progress) as advance:
         ds = run(data=data, model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                  record_every=record_every, probe_size=probe_size, train_size=train_size, seed=seed,
                  data_path=data_path, pool=pool, scales=_scales(scales), quantile=quantile, surface=surface,
                  null_draws=null_draws, graph_scale=graph_scale, k=k, splits=splits, gnn_epochs=gnn_epochs,
                  progress=advance)
-    print(write_zarr(ds, out))
-    if figures_dir is not None:
+    print(write_zarr(ds, out, "--out", overwrite=overwrite))
+    if figures is not None:
         for name, plot in FIGURES.items():
-            print(save_figure(plot(ds), figures_dir / f"{name}.png", "--plot-dir"))
+            print(save_figure(plot(ds), figures.file(f"{name}.png"), "--plot-dir", overwrite=True))
     _summary(ds)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import data as _data
-from ..common import check_choice, check_int, check_real, provenance_attrs
+from ..common import check_choice, check_int, check_memory, check_real, provenance_attrs
 from .runtime import child_seed, single_thread
 from .statistics import segment_grid
 
@@ -308,6 +308,7 @@ def _check_record_size(layers: Sequence[LayerSpec], epochs: int, steps_per_epoch
             f"record_every must keep the records under {MAX_RECORD_BYTES / 2**30:.0f} GiB: {n_records} records of "
             f"{per_record / 2**20:.1f} MiB each (record_every={record_every}, {epochs} epochs of {steps_per_epoch} "
             f"steps) would need {n_records * per_record / 2**30:.1f} GiB; record less often or train less")
+    check_memory(n_records * per_record, f"the recording ({n_records} records of {per_record / 2**20:.1f} MiB)")
 
 
 def _train(layers, image_shape, train_x, train_y, test_x, test_y, probe_size, epochs, batch_size, optimizer, lr,
