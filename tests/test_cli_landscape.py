@@ -120,11 +120,11 @@ def test_lyapunov_plot_shows_the_zero_line():
 
 def test_no_line_where_mean_field_has_no_map():
     """conv operators with a non-odd activation have no mean-field map: no line, a note; odd activations keep it."""
-    from infoprop._src.fractal import mean_field_line_exists
+    from infoprop._src.fractal import has_critical_line
     from infoprop._src.plots.landscape import NO_MAP
 
-    assert mean_field_line_exists("erf", "cnn") and mean_field_line_exists("relu", "mlp")
-    assert not mean_field_line_exists("relu", "cnn") and not mean_field_line_exists("erf", "resnet")
+    assert has_critical_line("cnn", "erf") and has_critical_line("mlp", "relu")
+    assert not has_critical_line("cnn", "relu") and not has_critical_line("resnet", "erf")
     sw, sb = np.linspace(0, 3, 7), np.linspace(0, 1, 5)
     fig = plot_landscape(RandomNetwork("cnn", 10, 5, activation="relu").forward(sw, sb))
     assert not fig.axes[0].get_lines() and any(t.get_text() == NO_MAP for t in fig.axes[0].texts)

@@ -358,7 +358,7 @@ def damage(store, spec):
     tiles = spec.tiles()
     deleted, garbage = tiles[1], tiles[8]
     group_index = lambda tile: "/".join(map(str, (*spec.experiment_index(tile.experiment), tile.i, tile.j)))  # noqa: E731
-    (store / "divergence" / "c" / group_index(deleted)).unlink()
+    (store / "forward" / "c" / group_index(deleted)).unlink()
     (store / "lyapunov" / "c" / group_index(garbage)).write_bytes(b"garbage\n")
     return deleted, garbage
 
@@ -381,7 +381,7 @@ def test_deleted_and_garbage_chunks_are_reported_and_resume_ends_bitwise_equal(
     experiment = spec.experiment(deleted.experiment)
     named = rf"missing or unreadable data in 1 of 6 tiles: tile \({deleted.i}, {deleted.j}\)"
     with pytest.raises(ValueError, match=named):
-        open_landscape(store, metric="divergence", arch=experiment["arch"], depth=experiment["depth"])
+        open_landscape(store, metric="forward", arch=experiment["arch"], depth=experiment["depth"])
     experiment = spec.experiment(garbage.experiment)
     selection = [f"arch={experiment['arch']}", f"depth={experiment['depth']}"]
     argv = ["report", "--from", str(store), "--metric", "lyapunov", "--out", str(tmp_path / "r")]
@@ -401,7 +401,7 @@ def test_corruption_inside_a_chunk_is_found_by_the_full_decode(spec_file, in_pro
     store = tmp_path / "flipped.zarr"
     shutil.copytree(in_process_store, store)
     tile = spec.tiles()[5]
-    chunk = store / "divergence" / "c" / "/".join(map(str, (*spec.experiment_index(tile.experiment), tile.i, tile.j)))
+    chunk = store / "forward" / "c" / "/".join(map(str, (*spec.experiment_index(tile.experiment), tile.i, tile.j)))
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the zstd header stays valid: only decoding (with its checksum) finds this
     chunk.write_bytes(bytes(data))

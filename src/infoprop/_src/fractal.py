@@ -42,11 +42,11 @@ __all__ = [
     "boundary",
     "box_dimension",
     "frontier_dimension",
+    "has_critical_line",
     "landscape_values",
     "load_landscape",
     "mean_field_chi1",
     "mean_field_disagreement",
-    "mean_field_line_exists",
     "zoom",
 ]
 
@@ -613,28 +613,28 @@ def landscape_parameter(landscape: Any, key: str) -> Any:
     return get_activation(recorded)
 
 
-def mean_field_line_exists(activation: Any, arch: Any = "mlp") -> bool:
-    """Whether the mean-field critical line ``chi_1 = 1`` exists for ``arch`` and ``activation``.
+def has_critical_line(arch: Any, activation: Any) -> bool:
+    """Whether mean field gives ``arch`` (with ``activation``) a critical line ``chi_1 = 1`` to compare with.
 
-    Not for residual networks (no fixed point) nor where :class:`infoprop.MeanField` has no map for the pair
-    (conv/fdf operators with a non-odd activation). Overlays and comparisons omit the line there.
+    True for the feed-forward maps of :class:`infoprop.MeanField` (``arch=...``); False for residual networks
+    (no fixed point, no line) and for combinations mean field has no deterministic map for (``MeanField``
+    raises, e.g. cnn or fdf with a non-odd activation). Figures omit the line and the report the disagreement
+    with mean field where this is False.
     """
     from .meanfield import MeanField
 
-    if get_arch(arch).residual:
-        return False
     try:
-        MeanField(activation, arch=arch)
+        mean_field = MeanField(activation, arch=arch)
     except ValueError:
         return False
-    return True
+    return not mean_field.residual
 
 
 def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any, *, arch: Any = "mlp") -> np.ndarray:
     """Mean-field ``chi_1`` on the grid ``sigma_w x sigma_b`` (1-D std coordinates): shape (n_w, n_b).
 
     Infinite ``chi_1`` (no finite fixed point, e.g. ReLU with ``sigma_w^2 >= 2``) is chaotic. ``arch`` must have a
-    critical line (:func:`mean_field_line_exists`): a residual network has no fixed point and no line ``chi_1 = 1``,
+    critical line (:func:`has_critical_line`): a residual network has no fixed point and no line ``chi_1 = 1``,
     and conv/fdf operators have no mean-field map for a non-odd activation (``ValueError`` for both).
     """
     from .meanfield import MeanField

@@ -116,7 +116,7 @@ def frontier_report(
         ``landscape``, ``parameters["landscape"]`` records its source (the store's path or ``"DataArray"``),
         the selection and the landscape's full provenance parameters.
     """
-    from .fractal import boundary, box_dimension, frontier_dimension, mean_field_disagreement, mean_field_line_exists
+    from .fractal import boundary, box_dimension, frontier_dimension, has_critical_line, mean_field_disagreement
     from .networks import RandomNetwork
 
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
@@ -164,7 +164,7 @@ def frontier_report(
         except ValueError as exc:  # no boundary at this threshold: say so in the summary
             at_threshold[estimator] = {"dimension": None, "stderr": None, "note": str(exc)}
     # residual networks (and conv/fdf with a non-odd activation) have no mean-field critical line to disagree with
-    has_line = mean_field_line_exists(activation, arch)
+    has_line = has_critical_line(arch, activation)
     disagreement = mean_field_disagreement(landscape, threshold, activation) if has_line else None
     activation_name = getattr(activation, "name", activation)  # an Activation when read from provenance
 
