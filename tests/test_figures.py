@@ -66,7 +66,9 @@ def test_paper_scale_evaluates_the_seed_papers_sizes(name, monkeypatch, tmp_path
             seen["network"] = (width, depth)
 
         def __getattr__(self, method):
-            def evaluate(sigma_w, sigma_b, *args, **kwargs):
+            def evaluate(*args, **kwargs):
+                # RandomNetwork.landscape(metric, sigma_w, sigma_b, ...) or a metric method (sigma_w, sigma_b, ...)
+                sigma_w, sigma_b = args[1:3] if method == "landscape" else args[:2]
                 seen["grid"] = (np.size(sigma_w), np.size(sigma_b))
                 raise _Stop
 

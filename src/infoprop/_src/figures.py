@@ -146,7 +146,7 @@ def _network(architecture: str, width: int, depth: int, seed: int, dtype: str = 
 
 def _landscape(architecture: str, width: int, depth: int, seed: int, grid: np.ndarray) -> xr.DataArray:
     """Forward divergence of independent inputs at the last layer over ``grid x grid``."""
-    landscape = _network(architecture, width, depth, seed).divergence(grid, grid, inputs="independent")
+    landscape = _network(architecture, width, depth, seed).forward(grid, grid, inputs="independent")
     return landscape.transpose("sigma_w", "sigma_b")
 
 
@@ -456,9 +456,9 @@ def tradeoff(ctx: _Context) -> list[Path]:
     # float64: in the ordered phase both metrics fall far below float32 round-off (~1e-14 relative).
     network = _network("mlp", p["width"], p["depth"], ctx.seed, dtype="float64")
     layers = list(p["layers"])
-    separation = network.divergence(sigma_w, sigma_b, inputs="independent", layers=layers).isel(sigma_b=0)
+    separation = network.forward(sigma_w, sigma_b, inputs="independent", layers=layers).isel(sigma_b=0)
     ctx.advance("separation")
-    perturbed = network.divergence(sigma_w, sigma_b, inputs="perturbed", eps=p["eps"], layers=layers).isel(sigma_b=0)
+    perturbed = network.forward(sigma_w, sigma_b, inputs="perturbed", eps=p["eps"], layers=layers).isel(sigma_b=0)
     ctx.advance("robustness")
     robustness = perturbed / p["eps"] ** 2
     data = xr.Dataset(

@@ -18,9 +18,9 @@ def report(
     out: Annotated[
         Path, typer.Option("--out", help="Output folder: new, empty, or infoprop's own (with --overwrite).")
     ] = Path("out"),
-    architecture: Annotated[str, typer.Option("--architecture", help="mlp | cnn | fdf | fdfd | ...")] = DEFAULTS[
-        "architecture"
-    ],
+    arch: Annotated[
+        str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal | resnet | NAME+residual.")
+    ] = DEFAULTS["arch"],
     activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = DEFAULTS["activation"],
     width: Annotated[int, typer.Option("--width", help="Network width N.")] = DEFAULTS["width"],
     depth: Annotated[int, typer.Option("--depth", help="Network depth D.")] = DEFAULTS["depth"],
@@ -76,7 +76,7 @@ def report(
             selection["metric"] = metric
         where = {"landscape": source, "selection": selection}
     kwargs = dict(
-        architecture=architecture,
+        arch=arch,
         activation=activation,
         width=width,
         depth=depth,
@@ -116,7 +116,7 @@ def _print_summary(out: Path, summary: dict) -> None:
 
     p, d = summary["parameters"], summary["dimension"]
     table = Table(
-        title=f"Fractal frontier: {p['architecture'].upper()}, {p['activation']}, N = {p['width']}, "
+        title=f"Fractal frontier: {p['arch'].upper()}, {p['activation']}, N = {p['width']}, "
         f"D = {p['depth']}, seed {p['seed']}"
     )
     table.add_column("quantity")
@@ -138,7 +138,11 @@ def _print_summary(out: Path, summary: dict) -> None:
         value = "no boundary" if result["dimension"] is None else f"{result['dimension']:.3f} ± {result['stderr']:.3f}"
         table.add_row(f"dimension at tau = {p['threshold']:g} ({estimator})", value)
     table.add_row(f"boundary cells at tau = {p['threshold']:g}", str(summary["boundary_cells"]))
-    table.add_row("disagreement with mean field (chi_1 < 1)", f"{100 * summary['mean_field_disagreement']:.1f} %")
+    disagreement = summary["mean_field_disagreement"]
+    table.add_row(
+        "disagreement with mean field (chi_1 < 1)",
+        "none: this arch has no mean-field critical line" if disagreement is None else f"{100 * disagreement:.1f} %",
+    )
     table.add_row("written to", f"{out}/ ({', '.join(summary['files'].values())})")
     Console(width=120).print(table)
 
