@@ -954,10 +954,6 @@ class RandomNetwork:
         method = getattr(self, metric)
         return method(sigma_w, sigma_b, grid=grid, block_size=block_size, progress=progress, **options)
 
-    # Deprecated aliases (the metric names are forward/backward); kept while callers move over.
-    divergence = forward
-    backward_divergence = backward
-
     def __repr__(self) -> str:
         extra = f", kernel_size={self.kernel_size}" if self.kernel_size is not None else ""
         return (
