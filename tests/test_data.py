@@ -105,13 +105,12 @@ def test_digits_split_is_fixed_and_complete():
     x_test, y_test = data.load("digits", "test")
     assert x_train.shape == (1500, 64) and x_test.shape == (297, 64)
     assert x_train.min() == 0.0 and x_train.max() == 1.0
-    # Both splits together are exactly the bundled set (as multisets of rows), nothing lost or repeated.
+    # Both splits together are exactly the bundled set (as multisets of (image, label) rows): nothing lost or
+    # repeated, and every image keeps its own label.
     bunch = load_digits()
-    everything = np.concatenate([x_train, x_test]) * 16
-    key = np.lexsort(everything.T)
-    ref = bunch.data[np.lexsort(bunch.data.T)]
-    np.testing.assert_array_equal(everything[key], ref)
-    np.testing.assert_array_equal(np.sort(np.concatenate([y_train, y_test])), np.sort(bunch.target))
+    everything = np.column_stack([np.concatenate([x_train, x_test]) * 16, np.concatenate([y_train, y_test])])
+    ref = np.column_stack([bunch.data, bunch.target])
+    np.testing.assert_array_equal(everything[np.lexsort(everything.T)], ref[np.lexsort(ref.T)])
     x_again, _ = data.load("digits", "train")
     np.testing.assert_array_equal(x_again, x_train)
 

@@ -383,7 +383,8 @@ def test_bad_constructor_arguments():
 
 def test_trajectory_keeps_only_the_requested_layers_with_identical_values():
     mf = MeanField("tanh")
-    sw, sb = np.linspace(0.5, 3.0, 6), np.linspace(0.0, 1.5, 4)
+    # ordered and chaotic points, sigma_b = 0 and > 0 (tanh's numeric pair kernel costs ~1 s per point at depth 25)
+    sw, sb = np.array([0.5, 1.75, 3.0]), np.array([0.0, 1.5])
     full = mf.trajectory(sw, sb, depth=25)
     kept = mf.trajectory(sw, sb, depth=25, layers=[25, 1, 0])
     assert list(kept["layer"].values) == [25, 1, 0]
