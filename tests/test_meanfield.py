@@ -347,7 +347,13 @@ def test_progress_callback_reports_rows():
     MeanField("erf").phase_diagram(
         np.linspace(0, 3, 7), np.linspace(0, 1, 3), progress=lambda d, t: seen.append((d, t))
     )
-    assert seen[-1] == (7, 7)
+    # after each block of sigma_w rows: done increases to the total, which stays fixed
+    assert seen[-1] == (7, 7) and all(total == 7 for _, total in seen)
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
+    # trajectory: progress(done_layers, last_layer) after each layer
+    layers = []
+    MeanField("erf").trajectory([1.0, 2.0], 0.3, depth=5, progress=lambda d, t: layers.append((d, t)))
+    assert layers == [(layer, 5) for layer in range(1, 6)]
 
 
 # --------------------------------------------------------------------------- bad input
