@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from types import SimpleNamespace
@@ -349,7 +350,7 @@ def test_progress_callback_reports_rows():
     )
     # after each block of sigma_w rows: done increases to the total, which stays fixed
     assert seen[-1] == (7, 7) and all(total == 7 for _, total in seen)
-    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:]))
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen))
     # trajectory: progress(done_layers, last_layer) after each layer
     layers = []
     MeanField("erf").trajectory([1.0, 2.0], 0.3, depth=5, progress=lambda d, t: layers.append((d, t)))
