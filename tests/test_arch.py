@@ -143,7 +143,7 @@ def test_adding_an_operator_is_one_class():
     arch_module.register_operator(Scaled)
     try:
         for residual in (False, True):
-            net = RandomNetwork(Arch("test_identity_scaled", residual), 6, 3, dtype="float64")
+            net = RandomNetwork(Arch("test_identity_scaled", residual), 6, 3, "erf", dtype="float64")
             assert net.arch == "test_identity_scaled" + ("+residual" if residual else "")
             scales = [net.operator_matrix(layer)[0, 0] for layer in (1, 2, 3)]
             assert len(set(scales)) == 3  # the operator really is drawn per layer
