@@ -11,7 +11,9 @@ import typer
 from ._common import console, grid_from_options
 
 DEFAULT_RANGE = "0:4:256"
-METRICS = ("forward", "backward", "lyapunov")
+METRICS = ("forward", "forward_normalised", "backward", "lyapunov")
+# metrics of two forward-propagated inputs (they take --inputs / --eps)
+_FORWARD = ("forward", "forward_normalised")
 
 
 def _summary(da, seconds: float, points: int, depth: int) -> str:
@@ -51,8 +53,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--sigma-b", help=f"Bias STD range start:stop:count [default {DEFAULT_RANGE}].")
         ] = None,
         sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="Bias VARIANCE range.")] = None,
-        metric: Annotated[str, typer.Option("--metric", help="forward | backward | lyapunov.")] = "forward",
-        inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward only).")] = (
+        metric: Annotated[
+            str, typer.Option("--metric", help="forward | forward_normalised | backward | lyapunov.")
+        ] = "forward",
+        inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward metrics only).")] = (
             "independent"
         ),
         eps: Annotated[float, typer.Option("--eps", help="Perturbation size for --inputs perturbed.")] = 1e-5,
@@ -74,8 +78,8 @@ def register(app: typer.Typer) -> None:
         sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_RANGE)
         sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_RANGE)
         check_choice("--metric", metric, METRICS)
-        if metric != "forward" and inputs != "independent":
-            raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
+        if metric not in _FORWARD and inputs != "independent":
+            raise ValueError(f"--inputs applies to --metric forward or forward_normalised only, got --metric {metric}")
         options = {} if kernel_size is None else {"kernel_size": kernel_size}
         if kernel_size is not None and arch != "cnn":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
@@ -97,6 +101,8 @@ def register(app: typer.Typer) -> None:
             kwargs = {"progress": lambda done: bar.update(task, completed=done)}
             if metric == "forward":
                 da = net.divergence(sw, sb, inputs=inputs, eps=eps, **kwargs)
+            elif metric == "forward_normalised":
+                da = net.forward_normalised(sw, sb, inputs=inputs, eps=eps, **kwargs)
             elif metric == "backward":
                 da = net.backward_divergence(sw, sb, **kwargs)
             else:

@@ -149,8 +149,9 @@ def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
     sigma_w, sigma_b = spec.sigma_w[rows], spec.sigma_b[cols]
     values = {}
     for metric in spec.metrics:
-        if metric == "divergence":
-            values[metric] = network.divergence(sigma_w, sigma_b, inputs=options["inputs"], eps=options["eps"])
+        if metric in ("divergence", "forward_normalised"):
+            method = getattr(network, metric)
+            values[metric] = method(sigma_w, sigma_b, inputs=options["inputs"], eps=options["eps"])
         else:
             values[metric] = getattr(network, metric)(sigma_w, sigma_b)
     return values

@@ -31,6 +31,10 @@ KIND = "sweep"
 #: long_name and units of each metric's data variable (those of the engine's results, at d = D).
 METRIC_ATTRS: dict[str, dict[str, str]] = {
     "divergence": {"long_name": "forward divergence L^(D) = ||h^D(x1) - h^D(x2)||^2 / N", "units": "1"},
+    "forward_normalised": {
+        "long_name": "normalised post-activation divergence ||phi(h^D(x1)) - phi(h^D(x2))||^2 / N",
+        "units": "1",
+    },
     "backward_divergence": {"long_name": "backward divergence L' = ||J^T g1 - J^T g2||", "units": "1"},
     "lyapunov": {"long_name": "finite-size Lyapunov exponent (1/D) ln(||J v|| / ||v||)", "units": "1/layer"},
 }
