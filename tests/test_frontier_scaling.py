@@ -16,12 +16,12 @@ from infoprop._src.fractal import (
     bracketing_thresholds,
     crossover_scale,
     dimension_summary,
-    fit_crossover,
     fit_power_law,
     follow_frontier,
     frontier_point,
     local_dimensions,
     mixed_cells,
+    step_crossover,
 )
 from infoprop._src.networks import RandomNetwork
 
@@ -122,16 +122,16 @@ def test_local_dimensions_of_a_line_and_a_filled_square():
     np.testing.assert_allclose(slopes, 2.0, atol=0.02)
 
 
-def test_fit_crossover_recovers_a_known_crossover():
-    rng = np.random.default_rng(1)
-    x = np.geomspace(1e-6, 1e-1, 40)
-    y = 1 + 0.8 / (1 + (3e-4 / x) ** 1.2) + rng.normal(0, 0.03, x.size)
-    fit = fit_crossover(x, y, np.full(x.size, 0.03))
-    assert abs(fit["log10_crossover"] - np.log10(3e-4)) < 3 * fit["log10_crossover_stderr"]
-    assert fit["log10_crossover_stderr"] < 0.1
-    assert fit["high"] == pytest.approx(1.8, abs=0.05)
-    with pytest.raises(ValueError, match="outside the data range"):
-        fit_crossover(x[x < 1e-5], y[x < 1e-5] * 0 + 1 + rng.normal(0, 0.01, (x < 1e-5).sum()))
+def test_step_crossover_recovers_a_known_depth():
+    rng = np.random.default_rng(4)
+    depths = np.array([10, 30, 100, 150, 200, 300, 1000, 3000], dtype=float)
+    truth = 1 + 0.7 / (1 + (160.0 / depths) ** 4)
+    err = np.full(depths.size, 0.03)
+    result = step_crossover(depths, truth + rng.normal(0, 0.03, depths.size), err)
+    assert abs(result["log10_crossover"] - np.log10(160.0)) < max(0.05, 3 * result["log10_crossover_stderr"])
+    assert 0 < result["log10_crossover_stderr"] < 0.1
+    with pytest.raises(ValueError, match="already above half height"):
+        step_crossover(depths[4:], truth[4:], err[4:])
 
 
 def test_fit_power_law_recovers_the_exponent():

@@ -52,7 +52,13 @@ def test_report_writes_every_file_and_a_consistent_summary(small_report):
     assert calls[-1] == (total, total)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     p = summary["parameters"]
-    assert (p["width"], p["depth"], p["activation"], p["arch"], p["metric"]) == (16, 12, "erf", "mlp", "forward_normalised")
+    assert (p["width"], p["depth"], p["activation"], p["arch"], p["metric"]) == (
+        16,
+        12,
+        "erf",
+        "mlp",
+        "forward_normalised",
+    )
     assert p["sigma_convention"] == "std"
     assert [level["label"] for level in summary["levels"]] == [
         "full view",

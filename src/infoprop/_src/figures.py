@@ -15,8 +15,8 @@ authors' normalised post-activation divergence (metric ``"forward_normalised"``,
 
 >>> from infoprop._src.figures import RECIPES
 >>> sorted(RECIPES)  # doctest: +NORMALIZE_WHITESPACE
-['collapse', 'crossover', 'depth', 'dimension', 'estimators', 'finite-size', 'reproduction', 'tradeoff',
- 'universality', 'width', 'zoom']
+['collapse', 'crossover', 'depth', 'dimension', 'estimators', 'finite-size', 'reproduction', 'resolution',
+ 'tradeoff', 'universality', 'width', 'zoom']
 """
 
 from __future__ import annotations
@@ -636,11 +636,136 @@ def reproduction(ctx: _Context) -> list[Path]:
     ]
 
 
+# --------------------------------------------------------------------------- resolution
+_RESOLUTION = {
+    "tiny": {"resolution": 129, "zoom_resolution": 129, "width": 16, "depth": 20},
+    "small": {"resolution": 257, "zoom_resolution": 129, "width": 100, "depth": 1000},
+    "paper": {"resolution": 513, "zoom_resolution": 513, "width": 100, "depth": 1000},
+}
+
+
+@_recipe("resolution")
+def resolution_recipe(ctx: _Context) -> list[Path]:
+    """The report's dimensions at its resolutions and at twice them (nested grids), per window and rule."""
+    import matplotlib.pyplot as plt
+
+    from .common import write_text
+    from .fractal import dimension_summary, follow_frontier
+
+    p = _RESOLUTION[ctx.scale]
+    network = _network("mlp", p["width"], p["depth"], ctx.seed)
+    fine = _grid(2 * p["resolution"] - 1)
+    full_fine = network.forward_normalised(fine, fine, inputs="independent").transpose("sigma_w", "sigma_b")
+    ctx.advance("full view")
+    full = full_fine.isel(sigma_w=slice(None, None, 2), sigma_b=slice(None, None, 2))  # the report's own grid
+    sides = [side for _, side in PAPER_WINDOWS[1:]]
+    # windows as the report chooses them (from its own full view), evaluated at twice the zoom resolution
+    zoomed = follow_frontier(
+        network,
+        full,
+        sides,
+        2 * p["zoom_resolution"] - 1,
+        threshold=FOLLOW_THRESHOLD,
+        targets=[centre for centre, _ in PAPER_WINDOWS[1:]],
+        metric=PAPER_METRIC,
+        inputs="independent",
+        progress=lambda k, n: ctx.advance(f"window {k}"),
+    )
+    views = [("full view", full_fine, p["resolution"])] + [
+        (f"side {side:g}", _level(zoomed, k), p["zoom_resolution"]) for k, side in enumerate(sides)
+    ]
+    steps = (4, 2, 1)
+    shape = (len(views), len(steps), len(RULES))
+    dim, err = np.full(shape, np.nan), np.full(shape, np.nan)
+    points = np.zeros((len(views), len(steps)), dtype=np.int64)
+    for v, (_, landscape, _) in enumerate(views):
+        for i, step in enumerate(steps):
+            sub = landscape.isel(sigma_w=slice(None, None, step), sigma_b=slice(None, None, step))
+            points[v, i] = sub.sizes["sigma_w"]
+            if points[v, i] < 129:
+                continue
+            summary, robust, _ = dimension_summary(sub, FOLLOW_THRESHOLD)
+            for r, rule in enumerate(RULES):
+                entry = summary[rule]
+                dim[v, i, r] = np.nan if entry["dimension"] is None else entry["dimension"]
+                err[v, i, r] = np.nan if entry["stderr"] is None else entry["stderr"]
+            if summary["authors"]["threshold"] is not None:
+                # the authors' OLS error is far too small (docs/fractal.md): use the robust error at their tau*
+                taus = robust["threshold"].values
+                at = int(np.argmin(np.abs(np.log(taus / summary["authors"]["threshold"]))))
+                err[v, i, RULES.index("authors")] = robust["stderr"].values[at]
+    labels = [name for name, _, _ in views]
+    data = xr.Dataset(
+        {
+            "dimension": (("view", "step", "rule"), dim, {"long_name": "box-counting dimension of the frontier"}),
+            "stderr": (
+                ("view", "step", "rule"),
+                err,
+                {"long_name": "one-sigma uncertainty (authors' rule: the robust error at their tau*)"},
+            ),
+            "points": (("view", "step"), points, {"long_name": "grid points per axis"}),
+        },
+        coords={
+            "view": ("view", _labels(labels)),
+            "step": ("step", list(steps), {"long_name": "subsampling step of the finest grid"}),
+            "rule": ("rule", _labels(RULES)),
+        },
+        attrs=ctx.attrs(
+            {**p, "arch": "mlp", "activation": ACTIVATION, "metric": PAPER_METRIC, "threshold": FOLLOW_THRESHOLD}
+        ),
+    )
+    names = {
+        "robust_at_threshold": f"robust @ tau = {FOLLOW_THRESHOLD:g}",
+        "robust_median": "robust, median",
+        "authors": "authors' rule",
+    }
+    lines = [
+        f"# Resolution check of the report ({ctx.scale} scale)",
+        "",
+        f"erf MLP, N = {p['width']}, D = {p['depth']}, seed {ctx.seed}, metric {PAPER_METRIC}; the report's grids "
+        f"(full view {p['resolution']}^2, windows {p['zoom_resolution']}^2) are the step-2 subsamples of these "
+        f"(twice the resolution). Command: `infoprop figure resolution --scale {ctx.scale} --seed {ctx.seed}`. "
+        "'stable' = the report's value and the doubled grid's agree within 2 sigma (errors in quadrature). The "
+        "authors' rule is given with the robust estimator's error at the same threshold tau* (their OLS error is "
+        "far smaller than the real one).",
+        "",
+        "| window | rule | " + " | ".join(f"{n}^2" for n in points[0] if n >= 129) + " | stable (report vs doubled) |",
+    ]
+    width = sum(1 for n in points[0] if n >= 129)
+    lines.append("|---|---|" + "---|" * width + "---|")
+    for v, label in enumerate(labels):
+        for r, rule in enumerate(RULES):
+            cells = [
+                f"{dim[v, i, r]:.2f} ± {err[v, i, r]:.2f}" if np.isfinite(dim[v, i, r]) else "-"
+                for i in range(len(steps))
+                if points[v, i] >= 129
+            ]
+            cells = ["-"] * (width - len(cells)) + cells
+            a, b = dim[v, 1, r], dim[v, 2, r]
+            sigma = np.hypot(err[v, 1, r], err[v, 2, r])
+            stable = "-" if not (np.isfinite(a) and np.isfinite(b)) else ("yes" if abs(a - b) <= 2 * sigma else "no")
+            lines.append(f"| {label} | {names[rule]} | " + " | ".join(cells) + f" | {stable} |")
+    table = "\n".join(lines) + "\n"
+    fig, axes = plt.subplots(1, len(RULES), figsize=(12.0, 3.6), layout="constrained", sharey=True)
+    for r, (ax, rule) in enumerate(zip(axes, RULES)):
+        for v, label in enumerate(labels):
+            ok = points[v] >= 129
+            ax.errorbar(points[v][ok], dim[v, ok, r], yerr=2 * err[v, ok, r], fmt="o-", capsize=2, label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("grid points per axis")
+        ax.set_title(names[rule], fontsize=9)
+    axes[0].set_ylabel("frontier dimension")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"MLP, erf, N = {p['width']}, D = {p['depth']}: the report's windows at 1/2, 1 and 2 x its grid")
+    data = data.assign_attrs(resolution_table=table)
+    return [write_zarr(data, ctx.path(".zarr")), write_text(table, ctx.path(".md")), save_figure(fig, ctx.path(".png"))]
+
+
 # --------------------------------------------------------------------------- depth and scale dependence
 _DEPTH = {
     "tiny": {"depths": (4, 8, 16, 32), "resolution": 129, "width": 16, "side": 0.4},
-    "small": {"depths": (10, 30, 100, 300, 1000), "resolution": 129, "width": 100, "side": 0.1},
-    "paper": {"depths": (10, 30, 100, 300, 1000, 3000), "resolution": 1000, "width": 100, "side": 0.1},
+    "small": {"depths": (10, 30, 100, 150, 200, 300, 1000), "resolution": 129, "width": 100, "side": 0.1},
+    "paper": {"depths": (10, 30, 100, 150, 200, 300, 1000, 3000), "resolution": 1000, "width": 100, "side": 0.1},
 }
 
 
@@ -649,7 +774,7 @@ def depth_recipe(ctx: _Context) -> list[Path]:
     """Frontier dimension against depth (full view and one window on the frontier), with the crossover depth."""
     import matplotlib.pyplot as plt
 
-    from .fractal import dimension_summary, fit_crossover, follow_frontier
+    from .fractal import dimension_summary, follow_frontier, step_crossover
 
     p = _DEPTH[ctx.scale]
     depths = list(p["depths"])
@@ -686,7 +811,7 @@ def depth_recipe(ctx: _Context) -> list[Path]:
         y, e = dim[:, j, 0], err[:, j, 0]
         ok = np.isfinite(y)
         try:
-            fits[view] = fit_crossover(np.array(depths, dtype=float)[ok], y[ok], e[ok])
+            fits[view] = step_crossover(np.array(depths, dtype=float)[ok], y[ok], e[ok])
         except ValueError as exc:
             fits[view] = {"error": str(exc)}
     data = xr.Dataset(
@@ -729,13 +854,12 @@ def depth_recipe(ctx: _Context) -> list[Path]:
         ax.plot(depths, dim[:, j, 2], "s--", mfc="none", label="authors' estimator, max over tau")
         fit = fits[view]
         if "crossover" in fit:
-            xs = np.geomspace(min(depths), max(depths), 200)
-            ax.plot(
-                xs,
-                _logistic(np.log(xs), fit["low"], fit["high"], np.log(fit["crossover"]), fit["steepness"]),
-                "k:",
+            ax.axvline(
+                fit["crossover"],
+                color="k",
+                ls=":",
                 lw=1,
-                label=f"fit: D* = {fit['crossover']:.3g} ± {fit['crossover_stderr']:.2g}",
+                label=f"half height: D* = 10^({fit['log10_crossover']:.2f} ± {fit['log10_crossover_stderr']:.2f})",
             )
         ax.set_xscale("log")
         ax.set_xlabel("depth D")
@@ -867,11 +991,6 @@ def crossover(ctx: _Context) -> list[Path]:
     right.set_xlabel("depth D")
     right.set_ylabel("log10 s* (bars: 2 sigma, bootstrap over windows)")
     return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
-
-
-def _logistic(log_x: np.ndarray, low: float, high: float, centre: float, steepness: float) -> np.ndarray:
-    """The crossover curve of :func:`infoprop.fractal.fit_crossover`, for drawing its fit."""
-    return low + (high - low) / (1.0 + np.exp(-steepness * (log_x - centre)))
 
 
 def _log_linear_fit(depths: Any, fits: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -1034,17 +1153,28 @@ _COLLAPSE = {
     "small": {"width": 100, "depth": 200, "seeds": 20, "sigma_w": (1.2, 3.6, 25), "sigma_b": (0.0, 0.35, 8)},
     "paper": {"width": 100, "depth": 1000, "seeds": 50, "sigma_w": (1.2, 3.6, 49), "sigma_b": (0.0, 0.35, 15)},
 }
-#: Architectures compared by the collapse recipe; "fdf-permuted" is the control (NumPy, see collapse()).
-COLLAPSE_ARCHS: tuple[str, ...] = ("fdf", "fdf-permuted", "cnn", "fdfd", "mlp", "orthogonal")
+#: Architectures compared by the collapse recipe, with two FDF controls computed in NumPy (:func:`_fdf_numpy`):
+#: "fdf-rows-permuted" (P A: same singular values, Fourier pairs destroyed, the constant vector still a common
+#: eigenvector) and "fdf-signs-flipped" (S A with random signs S: same singular values, no common eigenvector).
+COLLAPSE_ARCHS: tuple[str, ...] = (
+    "fdf",
+    "fdf-rows-permuted",
+    "fdf-signs-flipped",
+    "cnn",
+    "fdfd",
+    "mlp",
+    "orthogonal",
+)
 #: ``L`` at or below this counts as collapsed (the two inputs' states equal to round-off or exactly).
 COLLAPSE_LEVEL = 1e-20
 
 
-def _fdf_numpy(network: Any, sw: np.ndarray, sb: np.ndarray, permute: np.random.Generator | None) -> np.ndarray:
-    """Float64 NumPy forward pass of both inputs for points (sw, sb); rows of every A_l optionally permuted.
+def _fdf_numpy(network: Any, sw: np.ndarray, sb: np.ndarray, control: str, rng: np.random.Generator) -> np.ndarray:
+    """Float64 NumPy forward pass of both inputs over points (sw, sb) with every A_l changed; ``L`` at depth D.
 
-    Returns ``L`` at the last layer. The permuted control keeps each layer's singular values and its
-    normalisation but destroys the eigenvectors that all FDF layers share.
+    ``control="rows-permuted"`` uses ``P_l A_l`` (random row permutations), ``"signs-flipped"`` uses
+    ``S_l A_l`` (random row signs). Both keep each layer's singular values and normalisation; the first keeps
+    the constant vector as a common eigenvector (``P 1 = 1``), the second does not.
     """
     from scipy.special import erf
 
@@ -1053,8 +1183,10 @@ def _fdf_numpy(network: Any, sw: np.ndarray, sb: np.ndarray, permute: np.random.
     states = [np.broadcast_to(x, (sw.size, n)) for x in (x1, x2)]
     for layer in range(1, network.depth + 1):
         a = network.operator_matrix(layer)
-        if permute is not None:
-            a = a[permute.permutation(n)]
+        if control == "rows-permuted":
+            a = a[rng.permutation(n)]
+        else:
+            a = a * rng.choice([-1.0, 1.0], size=n)[:, None]
         b = network.bias(layer)
         inputs = states if layer == 1 else [erf(h) for h in states]
         states = [sw[:, None] * (v @ a.T) + sb[:, None] * b for v in inputs]
@@ -1097,8 +1229,10 @@ def collapse(ctx: _Context) -> list[Path]:
     for seed in range(ctx.seed, ctx.seed + p["seeds"]):
         for a, arch in enumerate(COLLAPSE_ARCHS):
             network = _network(arch.split("-")[0], p["width"], p["depth"], seed, dtype="float64")
-            if arch == "fdf-permuted":
-                values = _fdf_numpy(network, pw.ravel(), pb.ravel(), np.random.default_rng(seed)).reshape(pw.shape)
+            if arch.startswith("fdf-"):
+                control = arch.removeprefix("fdf-")
+                values = _fdf_numpy(network, pw.ravel(), pb.ravel(), control, np.random.default_rng(seed))
+                values = values.reshape(pw.shape)
             else:
                 values = network.divergence(sigma_w, sigma_b, inputs="independent").values
             hit = (values <= COLLAPSE_LEVEL) & chaotic
@@ -1145,7 +1279,7 @@ def collapse(ctx: _Context) -> list[Path]:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 3.8), layout="constrained")
     x = np.arange(len(COLLAPSE_ARCHS))
     left.bar(x, counts.sum(axis=1))
-    left.set_xticks(x, list(COLLAPSE_ARCHS), fontsize=8)
+    left.set_xticks(x, [a.replace("-", "\n", 1) for a in COLLAPSE_ARCHS], fontsize=7)
     left.set_ylabel(f"collapsed chaotic points (of {total})")
     left.set_title(
         f"N = {p['width']}, D = {p['depth']}, {p['seeds']} seeds, sigma_b <= {sigma_b[-1]:g}, float64", fontsize=8
@@ -1298,6 +1432,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "zoom": _ZOOM,
     "dimension": _DIMENSION,
     "reproduction": _DIMENSION,
+    "resolution": _RESOLUTION,
     "depth": _DEPTH,
     "crossover": _CROSSOVER,
     "width": _WIDTH,
@@ -1312,6 +1447,7 @@ _STEPS: dict[str, Callable[[str], int]] = {
     "zoom": lambda scale: len(PAPER_WINDOWS),
     "dimension": lambda scale: len(PAPER_WINDOWS) * len(_DIMENSION[scale]["archs"]),
     "reproduction": lambda scale: len(PAPER_WINDOWS) * len(_DIMENSION[scale]["archs"]),
+    "resolution": lambda scale: 1 + len(PAPER_WINDOWS) - 1,
     "depth": lambda scale: len(_DEPTH[scale]["depths"]),
     "crossover": lambda scale: len(_CROSSOVER[scale]["depths"]),
     "width": lambda scale: len(_WIDTH[scale]["widths"]),

@@ -45,7 +45,6 @@ __all__ = [
     "bracketing_thresholds",
     "crossover_scale",
     "dimension_summary",
-    "fit_crossover",
     "fit_power_law",
     "follow_frontier",
     "frontier_dimension",
@@ -55,6 +54,7 @@ __all__ = [
     "local_dimensions",
     "mean_field_chi1",
     "mean_field_disagreement",
+    "step_crossover",
     "zoom",
 ]
 
@@ -1068,95 +1068,6 @@ def local_dimensions(result: BoxDimension) -> tuple[np.ndarray, np.ndarray]:
     return np.exp(0.5 * (log_s[start] + log_s[end])), slopes
 
 
-def _sigmoid(log_x: np.ndarray, low: float, high: float, centre: float, steepness: float) -> np.ndarray:
-    return low + (high - low) / (1.0 + np.exp(-steepness * (log_x - centre)))
-
-
-def fit_crossover(
-    x: Any, y: Any, yerr: Any = None, *, low: float | None = 1.0
-) -> dict[str, float]:
-    """Fit a crossover ``y = low + (high - low) / (1 + (x* / x)^p)`` (a logistic in ``ln x``); return ``x*``.
-
-    Used for the scale (or depth) at which a frontier's fine structure stops: the local dimension is
-    ``low`` (1: a smooth curve) on one side of ``x*`` and ``high`` on the other.
-
-    Parameters
-    ----------
-    x : 1-D array_like
-        Positive abscissae (physical box sizes, depths, ...).
-    y : 1-D array_like
-        Values (local dimensions).
-    yerr : 1-D array_like, optional
-        One-sigma errors of ``y`` (weights; default equal).
-    low : float or None
-        Fix the lower plateau (default 1, a smooth curve); None fits it too.
-
-    Returns
-    -------
-    dict
-        ``crossover`` (``x*``), ``crossover_stderr`` (delta method from the fit's covariance, scaled by the
-        reduced chi-square when it exceeds 1), ``log10_crossover`` and its stderr, ``low``, ``high``,
-        ``steepness`` (``p``), ``high_stderr``, ``reduced_chi2``. Raises ``ValueError`` when the fit fails or
-        the crossover lies outside the data's range (not measured).
-    """
-    from scipy.optimize import curve_fit
-
-    x = as_float_array("x", x)
-    y = as_float_array("y", y)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 4 or (x <= 0).any():
-        raise ValueError(f"x and y must be 1-D of equal length >= 4 with x > 0, got shapes {x.shape}, {y.shape}")
-    sigma = np.ones_like(y) if yerr is None else np.maximum(as_float_array("yerr", yerr), 1e-6)
-    log_x = np.log(x)
-    order = np.argsort(log_x)
-    guess_centre = float(log_x[order][np.argmin(np.abs(y[order] - 0.5 * (y.min() + y.max())))])
-    sign = 1.0 if np.corrcoef(log_x, y)[0, 1] >= 0 else -1.0
-    ends = y[order]
-    far = float(np.mean(ends[-2:]) if sign > 0 else np.mean(ends[:2]))  # the plateau away from ``low``
-    near = float(np.mean(ends[:2]) if sign > 0 else np.mean(ends[-2:]))
-
-    if low is None:
-
-        def model(lx: np.ndarray, lo: float, hi: float, c: float, k: float) -> np.ndarray:
-            return _sigmoid(lx, lo, hi, c, k)
-
-        p0 = [near, far, guess_centre, sign * 2.0]
-    else:
-
-        def model(lx: np.ndarray, hi: float, c: float, k: float) -> np.ndarray:
-            return _sigmoid(lx, low, hi, c, k)
-
-        p0 = [far, guess_centre, sign * 2.0]
-    try:
-        params, cov = curve_fit(model, log_x, y, p0=p0, sigma=sigma, absolute_sigma=True, maxfev=20000)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"crossover fit failed: {exc}") from None
-    residual = (y - model(log_x, *params)) / sigma
-    dof = max(1, y.size - len(params))
-    chi2 = float(residual @ residual / dof)
-    cov = cov * max(1.0, chi2)
-    if not np.all(np.isfinite(cov)):
-        raise ValueError("crossover fit failed: singular covariance (the data do not constrain a crossover)")
-    i_centre = 2 if low is None else 1
-    centre, centre_err = float(params[i_centre]), float(np.sqrt(cov[i_centre, i_centre]))
-    if not (log_x.min() <= centre <= log_x.max()):
-        raise ValueError(
-            f"crossover fit puts x* = {np.exp(centre):.3g} outside the data range "
-            f"[{x.min():.3g}, {x.max():.3g}]: not measured"
-        )
-    i_high = 1 if low is None else 0
-    return {
-        "crossover": float(np.exp(centre)),
-        "crossover_stderr": float(np.exp(centre) * centre_err),
-        "log10_crossover": float(centre / np.log(10.0)),
-        "log10_crossover_stderr": float(centre_err / np.log(10.0)),
-        "low": float(params[0]) if low is None else float(low),
-        "high": float(params[i_high]),
-        "high_stderr": float(np.sqrt(cov[i_high, i_high])),
-        "steepness": float(params[-1]),
-        "reduced_chi2": chi2,
-    }
-
-
 def fit_power_law(x: Any, y: Any, yerr: Any = None) -> dict[str, float]:
     """Weighted least-squares fit of ``y = a x^(-p)`` in log-log; ``p`` with its standard error.
 
@@ -1268,5 +1179,51 @@ def crossover_scale(
         "log10_crossover_stderr": spread,
         "peak": peak,
         "level": level,
+        "resamples_used": len(estimates),
+    }
+
+
+def step_crossover(x: Any, y: Any, yerr: Any, *, resamples: int = 200, seed: int = 0) -> dict[str, float]:
+    """Where a rising sequence ``y(x)`` (e.g. a window's dimension against depth) passes half its height.
+
+    ``x*`` is where ``y`` first reaches ``1 + (max y - 1) / 2`` (from 1, a smooth curve, towards the largest
+    value), interpolated linearly in ``log10 x`` between the two points around it. Its uncertainty is a
+    parametric bootstrap: ``y`` redrawn with independent normal errors ``yerr`` (one sigma), the crossing
+    recomputed, the standard deviation of ``log10 x*`` reported. Raises ``ValueError`` when ``y`` starts above
+    half height or never rises by 0.15.
+    """
+    x = as_float_array("x", x)
+    y = as_float_array("y", y)
+    yerr = as_float_array("yerr", yerr, minimum=0.0)
+    if x.ndim != 1 or x.shape != y.shape or y.shape != yerr.shape or x.size < 3 or (x <= 0).any():
+        raise ValueError(f"x, y and yerr must be 1-D of equal length >= 3 with x > 0, got shapes {x.shape}, {y.shape}")
+    order = np.argsort(x)
+    log_x, y, yerr = np.log10(x[order]), y[order], yerr[order]
+
+    def crossing(values: np.ndarray) -> float:
+        top = int(np.argmax(values))
+        rise = values[top] - 1.0
+        if rise < 0.15:
+            raise ValueError(f"no rise: the values never exceed 1.15 (maximum {values[top]:.3g})")
+        level = 1.0 + rise / 2
+        first = int(np.flatnonzero(values[: top + 1] >= level)[0])
+        if first == 0:
+            raise ValueError("the first value is already above half height: the crossover is below the data")
+        x0, x1, y0, y1 = log_x[first - 1], log_x[first], values[first - 1], values[first]
+        return float(x0 + (level - y0) * (x1 - x0) / (y1 - y0))
+
+    centre = crossing(y)
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(check_int("resamples", resamples, minimum=0)):
+        try:
+            estimates.append(crossing(y + rng.normal(0.0, 1.0, y.size) * yerr))
+        except ValueError:
+            continue
+    spread = float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan")
+    return {
+        "crossover": float(10**centre),
+        "log10_crossover": centre,
+        "log10_crossover_stderr": spread,
         "resamples_used": len(estimates),
     }
