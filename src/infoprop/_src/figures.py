@@ -515,6 +515,54 @@ def _arch_dimension_figures(ctx: _Context, extras: dict[str, list], p: dict[str,
     return paths
 
 
+def _reproduction_row(arch: str, k: int, side: float, extra: list, width: int) -> dict[str, Any]:
+    """One row of the reproduction table: the authors' exact procedure on window ``k`` (see reproduction())."""
+    from .fractal import PAPER_DIMENSIONS, SWEEP_THRESHOLDS, authors_metric_factor, frontier_dimension
+
+    levels, summaries, _, _ = extra
+    level, summary = levels[k], summaries[k]
+    factor = authors_metric_factor(arch, width)
+    taus = SWEEP_THRESHOLDS / factor  # their sweep, in infoprop's units
+    theirs = frontier_dimension(level, taus, "dinverno", strict=False)
+    value = theirs.attrs["authors_dimension"]
+    row: dict[str, Any] = {
+        "arch": arch,
+        "paper": PAPER_DIMENSIONS[arch][k],
+        "resolution": level.sizes["sigma_w"],
+        "value": None,
+        "tau": None,
+        "interior": False,
+        "sigma": None,
+        "agree": None,
+        "robust": summary["robust_at_threshold"]["dimension"],
+        "robust_stderr": summary["robust_at_threshold"]["stderr"],
+    }
+    sw, sb = level["sigma_w"].values, level["sigma_b"].values
+    row["window"] = f"[{sw[0]:.4g}, {sw[-1]:.4g}] x [{sb[0]:.4g}, {sb[-1]:.4g}] (side {side:g})"
+    if not np.isfinite(value):
+        return row
+    tau = theirs.attrs["authors_threshold"]
+    resolved = np.flatnonzero(theirs["resolved"].values)
+    index = int(np.argmin(np.abs(np.log(taus / tau))))
+    fit = frontier_dimension(level, [tau], "robust", strict=False)["stderr"].values[0]
+    half = level.isel(sigma_w=slice(None, None, 2), sigma_b=slice(None, None, 2))
+    shift = float("nan")
+    if half.sizes["sigma_w"] > 48:
+        coarse = frontier_dimension(half, taus, "dinverno", strict=False).attrs["authors_dimension"]
+        shift = float(value - coarse)
+    sigma = float(np.hypot(fit, shift)) if np.isfinite(fit) and np.isfinite(shift) else None
+    row.update(
+        value=float(value),
+        tau=float(tau * factor),
+        interior=bool(resolved.size and resolved[0] < index < resolved[-1]),
+        sigma=sigma,
+        sigma_fit=float(fit),
+        shift=shift,
+        agree=None if sigma is None else bool(abs(value - row["paper"]) <= 2 * sigma),
+    )
+    return row
+
+
 def _paper(arch: str, k: int, p: dict[str, Any]) -> float | None:
     from .fractal import PAPER_DIMENSIONS
 
@@ -533,71 +581,39 @@ def reproduction(ctx: _Context) -> list[Path]:
     p = _DIMENSION[ctx.scale]
     data, extras = _dimension_data(ctx, ctx.advance)
     command = f"infoprop figure reproduction --scale {ctx.scale} --seed {ctx.seed}"
-    rows = []
-    for arch in p["archs"]:
-        if arch not in PAPER_DIMENSIONS:
-            continue
-        for k, (_, side) in enumerate(PAPER_WINDOWS):
-            levels, summaries, robust, _authors = extras[arch]
-            summary = summaries[k]
-            authors = summary["authors"]
-            # uncertainty of the authors' number: the robust estimator's local-slope error at the same tau*
-            sigma = None
-            if authors["threshold"] is not None:
-                taus = robust[k]["threshold"].values
-                index = int(np.argmin(np.abs(np.log(taus / authors["threshold"]))))
-                sigma = float(robust[k]["stderr"].values[index])
-            paper = PAPER_DIMENSIONS[arch][k]
-            value = authors["dimension"]
-            agree = None
-            if value is not None and sigma is not None and np.isfinite(sigma):
-                agree = bool(abs(value - paper) <= 2 * sigma)
-            sw, sb = levels[k]["sigma_w"].values, levels[k]["sigma_b"].values
-            rows.append(
-                {
-                    "arch": arch,
-                    "window": f"[{sw[0]:.4g}, {sw[-1]:.4g}] x [{sb[0]:.4g}, {sb[-1]:.4g}] (side {side:g})",
-                    "resolution": len(sw),
-                    "paper": paper,
-                    "infoprop_authors_rule": value,
-                    "authors_threshold": authors["threshold"],
-                    "authors_interior": authors["interior"],
-                    "uncertainty": sigma,
-                    "agree": agree,
-                    "robust_at_threshold": summary["robust_at_threshold"]["dimension"],
-                    "robust_at_threshold_stderr": summary["robust_at_threshold"]["stderr"],
-                }
-            )
+    rows = [
+        _reproduction_row(arch, k, side, extras[arch], p["width"])
+        for arch in p["archs"]
+        if arch in PAPER_DIMENSIONS
+        for k, (_, side) in enumerate(PAPER_WINDOWS)
+    ]
     setting = f"erf, N = {p['width']}, D = {p['depth']}, seed {ctx.seed}, metric {PAPER_METRIC}"
     lines = [
         f"# Reproduction of the seed paper's frontier dimensions ({ctx.scale} scale)",
         "",
         f"Setting: {setting}; full view {p['resolution']}^2, windows {p['zoom_resolution']}^2 following the "
-        f"frontier L = {FOLLOW_THRESHOLD:g}. Command: `{command}`.",
-        "infoprop (authors' rule) = the authors' estimator (1..48 px, OLS) maximised over thresholds (quarter "
-        "decades from 1e-5 past the largest L); +- = infoprop's robust local-slope uncertainty at the same tau*; "
-        "agree = within 2 of it. Robust @ tau = infoprop's estimator on the frontier at tau = "
-        f"{FOLLOW_THRESHOLD:g}.",
+        f"frontier L = {FOLLOW_THRESHOLD:g} (the paper: 1000^2 everywhere). Command: `{command}`.",
         "",
-        "| arch | window | grid | paper | infoprop (authors' rule) | tau* | agree | robust @ tau |",
-        "|---|---|---|---|---|---|---|---|",
+        "* infoprop, authors' procedure: their estimator (box sides 1..48 px, OLS), their threshold sweep "
+        "logspace(-5, 0, 21) in their units (their divergence is 1, N, 2N times infoprop's normalised one for "
+        "mlp, cnn, fdf/fdfd), the maximum kept; tau* in their units.",
+        "* sigma: infoprop's robust local-slope error at tau* and the change of the value when the grid is halved "
+        "(a measured resolution systematic: the paper's grids are finer), in quadrature; agree = within 2 sigma.",
+        f"* robust @ tau: infoprop's estimator on the frontier at tau = {FOLLOW_THRESHOLD:g} (infoprop's units).",
+        "",
+        "| arch | window | grid | paper | infoprop, authors' procedure | tau* | sigma (fit, resolution) | agree "
+        "| robust @ tau |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        value = "-" if row["infoprop_authors_rule"] is None else f"{row['infoprop_authors_rule']:.2f}"
-        if row["uncertainty"] is not None:
-            value += f" ± {row['uncertainty']:.2f}"
-        tau = "-" if row["authors_threshold"] is None else f"{row['authors_threshold']:.3g}"
-        if row["authors_threshold"] is not None and not row["authors_interior"]:
-            tau += " (edge)"
+        value = "-" if row["value"] is None else f"{row['value']:.2f}"
+        tau = "-" if row["tau"] is None else f"{row['tau']:.3g}" + ("" if row["interior"] else " (edge)")
+        sigma = "-" if row["sigma"] is None else f"{row['sigma']:.2f} ({row['sigma_fit']:.2f}, {row['shift']:+.2f})"
         agree = {True: "yes", False: "no", None: "-"}[row["agree"]]
-        robust = (
-            "-"
-            if row["robust_at_threshold"] is None
-            else (f"{row['robust_at_threshold']:.2f} ± {row['robust_at_threshold_stderr']:.2f}")
-        )
+        robust = "-" if row["robust"] is None else f"{row['robust']:.2f} ± {row['robust_stderr']:.2f}"
         lines.append(
             f"| {row['arch']} | {row['window']} | {row['resolution']}^2 | {row['paper']:.2f} | {value} | {tau} | "
-            f"{agree} | {robust} |"
+            f"{sigma} | {agree} | {robust} |"
         )
     table = "\n".join(lines) + "\n"
     from .common import write_text
@@ -609,16 +625,16 @@ def reproduction(ctx: _Context) -> list[Path]:
         ax.plot(x, [r["paper"] for r in mine], "_", ms=14, mew=2, color=f"C{i}", label=f"{arch} paper")
         ax.errorbar(
             x,
-            [np.nan if r["infoprop_authors_rule"] is None else r["infoprop_authors_rule"] for r in mine],
-            yerr=[2 * (r["uncertainty"] or 0) for r in mine],
+            [np.nan if r["value"] is None else r["value"] for r in mine],
+            yerr=[2 * (r["sigma"] or 0) for r in mine],
             fmt="o",
             color=f"C{i}",
             capsize=2,
-            label=f"{arch} infoprop, authors' rule",
+            label=f"{arch} infoprop, authors' procedure",
         )
         ax.plot(
             x,
-            [np.nan if r["robust_at_threshold"] is None else r["robust_at_threshold"] for r in mine],
+            [np.nan if r["robust"] is None else r["robust"] for r in mine],
             "x",
             color=f"C{i}",
             label=f"{arch} infoprop, robust @ tau = {FOLLOW_THRESHOLD:g}",
@@ -870,6 +886,8 @@ def depth_recipe(ctx: _Context) -> list[Path]:
     return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
 
 
+#: Grid spacing below which the crossover recipe evaluates in float64 (8 float32 ulps at sigma ~ 2).
+_FLOAT32_MIN_SPACING = 2e-6
 _CROSSOVER = {
     "tiny": {"depths": (8,), "sides": (4.0, 1.0, 0.25, 0.0625), "resolution": 129, "width": 16},
     "small": {
@@ -878,7 +896,12 @@ _CROSSOVER = {
         "resolution": 129,
         "width": 100,
     },
-    "paper": {"depths": (200, 1000), "sides": tuple(4.0 * 4.0**-k for k in range(11)), "resolution": 513, "width": 100},
+    "paper": {
+        "depths": (50, 100, 200, 300, 400),
+        "sides": tuple(4.0 * 4.0**-k for k in range(12)),
+        "resolution": 513,
+        "width": 100,
+    },
 }
 
 
@@ -892,10 +915,12 @@ def crossover(ctx: _Context) -> list[Path]:
     p = _CROSSOVER[ctx.scale]
     sides = list(p["sides"])
     grid = _grid(p["resolution"])
+    # float32 resolves sigma ~ 2 to 2.4e-7: finer grids would repeat values, so deep zooms run in float64
+    dtype = "float64" if min(sides) / (p["resolution"] - 1) < _FLOAT32_MIN_SPACING else "float32"
     records = []  # (depth index, window index, physical scale, local dimension)
     fits = {}
     for i, depth in enumerate(p["depths"]):
-        network = _network("mlp", p["width"], depth, ctx.seed)
+        network = _network("mlp", p["width"], depth, ctx.seed, dtype=dtype)
         full = network.forward_normalised(grid, grid, inputs="independent").transpose("sigma_w", "sigma_b")
         windows = [full]
         if len(sides) > 1:
@@ -944,6 +969,7 @@ def crossover(ctx: _Context) -> list[Path]:
                 "activation": ACTIVATION,
                 "metric": PAPER_METRIC,
                 "threshold": FOLLOW_THRESHOLD,
+                "dtype": dtype,
                 "crossover_fits": fits,
             }
         ),

@@ -40,6 +40,7 @@ __all__ = [
     "PAPER_WINDOWS",
     "SWEEP_THRESHOLDS",
     "BoxDimension",
+    "authors_metric_factor",
     "boundary",
     "box_dimension",
     "bracketing_thresholds",
@@ -68,6 +69,23 @@ SWEEP_THRESHOLDS = np.logspace(-5.0, 0.0, 21)
 #: mean-field map of SPEC section 1 (and its critical line ``chi_1 = 1``). Others (e.g. residual networks)
 #: have no such line: figures omit it and the disagreement with mean field is not defined for them.
 MEAN_FIELD_ARCHS: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
+
+
+def authors_metric_factor(arch: str, width: int) -> float:
+    """The seed authors' divergence divided by ``forward_normalised``'s, per architecture (their code).
+
+    ``jon-dong/reservoir-frontier`` (``src/network.py``, ``Network.iter``) keeps as state ``erf(z) / sqrt(N)``
+    for ``mode="rand"`` (mlp), ``erf(z)`` for ``"conv"`` (cnn) and ``sqrt(2) erf(Re z)`` for ``"struct"``
+    (FDF, FDFD), and thresholds the squared distance of the final states: ``1``, ``N`` and ``2 N`` times
+    ``||phi(h^D(x1)) - phi(h^D(x2))||^2 / N``. Their threshold ``tau`` is therefore ``tau / factor`` on
+    infoprop's normalised divergence. (Their cnn/struct first layer also acts on a unit-norm input, ``q^0 = 1/N``,
+    which infoprop does not reproduce.)
+    """
+    factors = {"mlp": 1.0, "orthogonal": 1.0, "cnn": float(width), "fdf": 2.0 * width, "fdfd": 2.0 * width}
+    if arch not in factors:
+        raise ValueError(f"arch must be one of {tuple(factors)} (the seed authors' architectures), got {arch!r}")
+    return factors[arch]
+
 
 #: The seed paper's zoom windows ((centre sigma_w, centre sigma_b), side), full view first (SPEC section 4).
 PAPER_WINDOWS: tuple[tuple[tuple[float, float], float], ...] = (
