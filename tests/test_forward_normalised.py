@@ -92,3 +92,26 @@ def test_bad_input_names_the_argument():
         net.forward_normalised(1.0, 1.0, inputs="other")
     with pytest.raises(ValueError, match="eps"):
         net.forward_normalised(1.0, 1.0, inputs="perturbed", eps=0.0)
+
+
+def test_landscape_cli_and_sweeps_accept_the_metric(tmp_path):
+    import xarray as xr
+
+    from infoprop.cli import main
+    from infoprop.sweep import open_landscape, run_sweep
+
+    out = tmp_path / "land.zarr"
+    argv = ["landscape", "--metric", "forward_normalised", "--width", "8", "--depth", "5", "--seed", "2"]
+    assert main([*argv, "--sigma-w", "0:4:6", "--sigma-b", "0:4:5", "--out", str(out)]) == 0
+    stored = xr.open_zarr(out)["forward_normalised"]
+    expected = RandomNetwork("mlp", 8, 5, seed=2).forward_normalised(np.linspace(0, 4, 6), np.linspace(0, 4, 5))
+    np.testing.assert_array_equal(stored.values, expected.values)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'arch = "mlp"\nwidth = 8\ndepth = 5\nseed = 2\nmetric = ["divergence", "forward_normalised"]\n'
+        "sigma_w = { start = 0.0, stop = 4.0, count = 6 }\nsigma_b = { start = 0.0, stop = 4.0, count = 5 }\n"
+    )
+    store = run_sweep(spec, tmp_path / "sweep.zarr").store
+    swept = open_landscape(store, "forward_normalised")
+    np.testing.assert_array_equal(swept.transpose("sigma_w", "sigma_b").values, expected.values)
+    assert swept.attrs["metric"] == "forward_normalised"
