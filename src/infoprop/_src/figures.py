@@ -1305,7 +1305,7 @@ def collapse(ctx: _Context) -> list[Path]:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 3.8), layout="constrained")
     x = np.arange(len(COLLAPSE_ARCHS))
     left.bar(x, counts.sum(axis=1))
-    left.set_xticks(x, [a.replace("-", "\n", 1) for a in COLLAPSE_ARCHS], fontsize=7)
+    left.set_xticks(x, list(COLLAPSE_ARCHS), fontsize=7, rotation=25, ha="right")
     left.set_ylabel(f"collapsed chaotic points (of {total})")
     left.set_title(
         f"N = {p['width']}, D = {p['depth']}, {p['seeds']} seeds, sigma_b <= {sigma_b[-1]:g}, float64", fontsize=8

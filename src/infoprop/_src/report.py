@@ -376,8 +376,6 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
         label = recorded[key].name if key == "activation" else recorded[key]
         if value != DEFAULTS[key] and value != label:
             raise ValueError(f"{key} must agree with the landscape's provenance ({key} = {label!r}), got {value!r}")
-    options = {k: provenance[k] for k in ("dtype", "operator", "kernel_size") if k in provenance}
-    if options.get("device") is None:
-        options.pop("device", None)
-    recorded["options"] = options
+    # the draw's options, so that the zoom windows are evaluated with the same network as the stored full view
+    recorded["options"] = {k: provenance[k] for k in ("dtype", "operator", "kernel_size") if k in provenance}
     return recorded
