@@ -172,6 +172,13 @@ def _print_summary(out: Path, summary: dict) -> None:
         f"tau sweep: {sweep[2]} values, quarter decades from {sweep[0]:.3g} to {sweep[1]:.3g} (past the largest L); "
         "uncertainties: robust = local-slope spread, authors' = OLS standard error"
     )
+    between = [lv["between_fraction"] for lv in summary["levels"]]
+    if all(b is not None for b in between):
+        print(
+            f"points with {p['threshold']:g} < L <= tau* (ordered for the authors' rule, not at tau = "
+            f"{p['threshold']:g}): " + ", ".join(f"{100 * b:.0f} %" for b in between)
+            + " of each window; docs/fractal.md explains the difference"
+        )
     if summary["mean_field_disagreement"] is None:
         print(f"disagreement with mean field: not defined ({summary['mean_field_note']})")
     else:
