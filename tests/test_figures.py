@@ -242,4 +242,4 @@ def test_resolution_check_uses_the_reports_grid_as_a_subsample(tiny_outputs):
     got = data["dimension"].sel(view="full view", step=2)
     assert float(got.sel(rule="robust_at_threshold")) == pytest.approx(summary["robust_at_threshold"]["dimension"])
     assert float(got.sel(rule="authors")) == pytest.approx(summary["authors"]["dimension"])
-    assert (out / "resolution.md").read_text().count("| full view |") == len(RULES)
+    assert (out / "resolution.md").read_text().count("| full view (") == len(RULES)

@@ -660,6 +660,44 @@ _RESOLUTION = {
 }
 
 
+_RULE_NAMES = {
+    "robust_at_threshold": f"robust @ tau = {FOLLOW_THRESHOLD:g}",
+    "robust_median": "robust, median over tau",
+    "authors": "authors' rule",
+}
+
+
+def resolution_table(data: xr.Dataset, scale: str, seed: int) -> str:
+    """The markdown table of the ``resolution`` recipe from its dataset (half, report and doubled grids)."""
+    p = json.loads(data.attrs["parameters"])
+    dim, err, points = data["dimension"].values, data["stderr"].values, data["points"].values
+    lines = [
+        f"# Resolution check of the report ({scale} scale)",
+        "",
+        f"erf MLP, N = {p['width']}, D = {p['depth']}, seed {seed}, metric {PAPER_METRIC}; the report's grids (full "
+        f"view {p['resolution']}^2, windows {p['zoom_resolution']}^2) are the step-2 subsamples of grids twice as "
+        f"fine, and half grids the step-4 ones. Command: `infoprop figure resolution --scale {scale} --seed {seed}`. "
+        "'stable' = the report's value and the doubled grid's agree within 2 sigma (errors in quadrature). The "
+        "authors' rule is given with the robust estimator's error at the same threshold tau* (their OLS error is "
+        "far smaller than the real one). '-': a grid below the 129 points the robust estimator needs.",
+        "",
+        "| window | rule | half grid | report's grid | doubled grid | stable (report vs doubled) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v, label in enumerate(data["view"].values):
+        sizes = " / ".join(f"{n}^2" for n in points[v])
+        for r, rule in enumerate(data["rule"].values):
+            cells = [
+                f"{dim[v, i, r]:.2f} ± {err[v, i, r]:.2f}" if np.isfinite(dim[v, i, r]) else "-"
+                for i in range(points.shape[1])
+            ]
+            a, b = dim[v, 1, r], dim[v, 2, r]
+            sigma = np.hypot(err[v, 1, r], err[v, 2, r])
+            stable = "-" if not (np.isfinite(a) and np.isfinite(b)) else ("yes" if abs(a - b) <= 2 * sigma else "no")
+            lines.append(f"| {label} ({sizes}) | {_RULE_NAMES[rule]} | " + " | ".join(cells) + f" | {stable} |")
+    return "\n".join(lines) + "\n"
+
+
 @_recipe("resolution")
 def resolution_recipe(ctx: _Context) -> list[Path]:
     """The report's dimensions at its resolutions and at twice them (nested grids), per window and rule."""
@@ -730,38 +768,7 @@ def resolution_recipe(ctx: _Context) -> list[Path]:
             {**p, "arch": "mlp", "activation": ACTIVATION, "metric": PAPER_METRIC, "threshold": FOLLOW_THRESHOLD}
         ),
     )
-    names = {
-        "robust_at_threshold": f"robust @ tau = {FOLLOW_THRESHOLD:g}",
-        "robust_median": "robust, median",
-        "authors": "authors' rule",
-    }
-    lines = [
-        f"# Resolution check of the report ({ctx.scale} scale)",
-        "",
-        f"erf MLP, N = {p['width']}, D = {p['depth']}, seed {ctx.seed}, metric {PAPER_METRIC}; the report's grids "
-        f"(full view {p['resolution']}^2, windows {p['zoom_resolution']}^2) are the step-2 subsamples of these "
-        f"(twice the resolution). Command: `infoprop figure resolution --scale {ctx.scale} --seed {ctx.seed}`. "
-        "'stable' = the report's value and the doubled grid's agree within 2 sigma (errors in quadrature). The "
-        "authors' rule is given with the robust estimator's error at the same threshold tau* (their OLS error is "
-        "far smaller than the real one).",
-        "",
-        "| window | rule | " + " | ".join(f"{n}^2" for n in points[0] if n >= 129) + " | stable (report vs doubled) |",
-    ]
-    width = sum(1 for n in points[0] if n >= 129)
-    lines.append("|---|---|" + "---|" * width + "---|")
-    for v, label in enumerate(labels):
-        for r, rule in enumerate(RULES):
-            cells = [
-                f"{dim[v, i, r]:.2f} ± {err[v, i, r]:.2f}" if np.isfinite(dim[v, i, r]) else "-"
-                for i in range(len(steps))
-                if points[v, i] >= 129
-            ]
-            cells = ["-"] * (width - len(cells)) + cells
-            a, b = dim[v, 1, r], dim[v, 2, r]
-            sigma = np.hypot(err[v, 1, r], err[v, 2, r])
-            stable = "-" if not (np.isfinite(a) and np.isfinite(b)) else ("yes" if abs(a - b) <= 2 * sigma else "no")
-            lines.append(f"| {label} | {names[rule]} | " + " | ".join(cells) + f" | {stable} |")
-    table = "\n".join(lines) + "\n"
+    table = resolution_table(data, ctx.scale, ctx.seed)
     fig, axes = plt.subplots(1, len(RULES), figsize=(12.0, 3.6), layout="constrained", sharey=True)
     for r, (ax, rule) in enumerate(zip(axes, RULES)):
         for v, label in enumerate(labels):
@@ -769,7 +776,7 @@ def resolution_recipe(ctx: _Context) -> list[Path]:
             ax.errorbar(points[v][ok], dim[v, ok, r], yerr=2 * err[v, ok, r], fmt="o-", capsize=2, label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("grid points per axis")
-        ax.set_title(names[rule], fontsize=9)
+        ax.set_title(_RULE_NAMES[rule], fontsize=9)
     axes[0].set_ylabel("frontier dimension")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"MLP, erf, N = {p['width']}, D = {p['depth']}: the report's windows at 1/2, 1 and 2 x its grid")
