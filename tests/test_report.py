@@ -133,11 +133,22 @@ def test_cli_report_prints_labelled_estimators_and_writes_out(tmp_path, capsys):
 
 def test_report_without_mean_field_line_says_so(tmp_path, monkeypatch):
     # an architecture outside the plain mean-field map (as resnet will be): no line, no disagreement, a note
-    monkeypatch.setattr(fractal, "MEAN_FIELD_ARCHS", ("mlp", "cnn", "fdf", "fdfd"))
+    monkeypatch.setattr(fractal, "has_critical_line", lambda arch, activation: arch != "orthogonal")
     summary = frontier_report(tmp_path, arch="orthogonal", width=8, depth=6, sigma_w=GRID, sigma_b=GRID, sides=[])
     assert summary["mean_field_disagreement"] is None
     assert "no mean-field critical line" in summary["mean_field_note"]
     assert len(summary["levels"]) == 1 and "zoom" not in summary["files"]
+
+
+def test_which_archs_have_a_mean_field_line():
+    assert fractal.has_critical_line("mlp", "erf") and fractal.has_critical_line("fdfd", "relu")
+    assert not fractal.has_critical_line("resnet", "erf")  # residual: no fixed point, no line
+    assert not fractal.has_critical_line("cnn", "relu")  # no deterministic map for a non-odd activation
+    landscape = xr.DataArray(
+        np.zeros((3, 3)), dims=("sigma_w", "sigma_b"), coords={"sigma_w": [1, 2, 3], "sigma_b": [0, 1, 2]}
+    )
+    with pytest.raises(ValueError, match="no mean-field critical line"):
+        fractal.mean_field_disagreement(landscape, 1e-3, "erf", arch="resnet")
 
 
 def test_report_arch_choices_come_from_the_network_registry(tmp_path, capsys):

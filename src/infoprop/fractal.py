@@ -2,7 +2,6 @@
 
 from ._src.fractal import (
     ESTIMATORS,
-    MEAN_FIELD_ARCHS,
     PAPER_DIMENSIONS,
     PAPER_WINDOWS,
     SWEEP_THRESHOLDS,
@@ -17,6 +16,7 @@ from ._src.fractal import (
     follow_frontier,
     frontier_dimension,
     frontier_point,
+    has_critical_line,
     landscape_values,
     load_landscape,
     local_dimensions,
@@ -37,7 +37,6 @@ from ._src.fractal_sets import (
 
 __all__ = [
     "ESTIMATORS",
-    "MEAN_FIELD_ARCHS",
     "PAPER_DIMENSIONS",
     "PAPER_WINDOWS",
     "REFERENCE_SETS",
@@ -55,6 +54,7 @@ __all__ = [
     "follow_frontier",
     "frontier_dimension",
     "frontier_point",
+    "has_critical_line",
     "koch_curve",
     "landscape_values",
     "load_landscape",

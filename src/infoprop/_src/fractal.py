@@ -34,7 +34,6 @@ from .common import as_float_array, check_choice, check_int, check_real, provena
 
 __all__ = [
     "ESTIMATORS",
-    "MEAN_FIELD_ARCHS",
     "METRICS",
     "PAPER_DIMENSIONS",
     "PAPER_WINDOWS",
@@ -50,6 +49,7 @@ __all__ = [
     "follow_frontier",
     "frontier_dimension",
     "frontier_point",
+    "has_critical_line",
     "landscape_values",
     "load_landscape",
     "local_dimensions",
@@ -64,11 +64,6 @@ METRICS: tuple[str, ...] = ("divergence", "forward_normalised", "backward_diverg
 
 #: The seed authors' threshold sweep, in units of L: 21 values, four per decade, from 1e-5 to 1.
 SWEEP_THRESHOLDS = np.logspace(-5.0, 0.0, 21)
-
-#: Architectures whose operators satisfy ``E||A v||^2 = ||v||^2`` layer by layer and so share the plain
-#: mean-field map of SPEC section 1 (and its critical line ``chi_1 = 1``). Others (e.g. residual networks)
-#: have no such line: figures omit it and the disagreement with mean field is not defined for them.
-MEAN_FIELD_ARCHS: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
 
 
 def authors_metric_factor(arch: str, width: int) -> float:
@@ -661,8 +656,25 @@ def landscape_parameter(landscape: Any, key: str) -> Any:
     return get_activation(recorded)
 
 
-def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any) -> np.ndarray:
-    """Mean-field ``chi_1`` on the grid ``sigma_w x sigma_b`` (1-D std coordinates): shape (n_w, n_b).
+def has_critical_line(arch: str, activation: Any) -> bool:
+    """Whether mean field gives ``arch`` (with ``activation``) a critical line ``chi_1 = 1`` to compare with.
+
+    True for the feed-forward maps of :class:`infoprop.MeanField` (``arch=...``); False for residual networks
+    (no fixed point, no line) and for combinations mean field has no deterministic map for (``MeanField``
+    raises, e.g. cnn or fdf with a non-odd activation). Figures omit the line and the report the disagreement
+    with mean field where this is False.
+    """
+    from .meanfield import MeanField
+
+    try:
+        mean_field = MeanField(activation, arch=arch)
+    except ValueError:
+        return False
+    return not mean_field.residual
+
+
+def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any, arch: str = "mlp") -> np.ndarray:
+    """Mean-field ``chi_1`` of ``arch`` on the grid ``sigma_w x sigma_b`` (1-D std coordinates): shape (n_w, n_b).
 
     Infinite ``chi_1`` (no finite fixed point, e.g. ReLU with ``sigma_w^2 >= 2``) is chaotic.
     """
@@ -670,7 +682,7 @@ def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any) -> np.ndarray:
 
     sigma_w = as_float_array("sigma_w", sigma_w, minimum=0.0)
     sigma_b = as_float_array("sigma_b", sigma_b, minimum=0.0)
-    mean_field = MeanField(activation)
+    mean_field = MeanField(activation, arch=arch)
     shape = (len(sigma_w), len(sigma_b))
     chi1 = np.broadcast_to(mean_field.chi1(sigma_w[:, None], sigma_b[None, :]), shape).copy()
     unbounded = ~np.isfinite(np.broadcast_to(mean_field.q_star(sigma_w[:, None], sigma_b[None, :]), shape))
@@ -681,7 +693,13 @@ def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any) -> np.ndarray:
 
 
 def mean_field_disagreement(
-    landscape: Any, threshold: float, activation: Any = None, *, reference: str = "chi1", depth: int | None = None
+    landscape: Any,
+    threshold: float,
+    activation: Any = None,
+    *,
+    reference: str = "chi1",
+    depth: int | None = None,
+    arch: str | None = None,
 ) -> float:
     """Fraction of grid points whose finite-width class differs from the mean-field class.
 
@@ -707,6 +725,10 @@ def mean_field_disagreement(
         Mean-field class to compare with (see above).
     depth : int, optional
         Depth ``D`` for ``reference="depth"``; by default read from the provenance ``parameters``.
+    arch : str, optional
+        Architecture whose mean-field map to use (:class:`infoprop.MeanField` ``arch``); by default read from
+        the provenance ``parameters``, or ``"mlp"`` without one. ``ValueError`` if it has no critical line
+        (:func:`has_critical_line`).
 
     Returns
     -------
@@ -726,17 +748,26 @@ def mean_field_disagreement(
         )
     if activation is None:
         activation = landscape_parameter(landscape, "activation")
+    if arch is None:
+        try:
+            arch = landscape_parameter(landscape, "arch")
+        except ValueError:
+            arch = "mlp"
+    if not has_critical_line(arch, activation):
+        raise ValueError(f"arch {arch!r} has no mean-field critical line to compare with (with {activation!r})")
     da = landscape.transpose(*[d for d in ("sigma_w", "sigma_b", *_INDEX_DIMS) if d in landscape.dims])
     sigma_w, sigma_b = da["sigma_w"].values, da["sigma_b"].values
     if reference == "chi1":
-        mean_field_ordered = mean_field_chi1(sigma_w, sigma_b, activation) < 1.0
+        mean_field_ordered = mean_field_chi1(sigma_w, sigma_b, activation, arch) < 1.0
     else:
         from .meanfield import MeanField
 
         depth = check_int("depth", landscape_parameter(landscape, "depth") if depth is None else depth, minimum=1)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled below
             # Only the last layer is kept: a 1000^2 grid at depth 1000 would otherwise need ~40 GB.
-            trajectory = MeanField(activation).trajectory(sigma_w, sigma_b, q0=1.0, c0=0.0, depth=depth, layers=[depth])
+            trajectory = MeanField(activation, arch=arch).trajectory(
+                sigma_w, sigma_b, q0=1.0, c0=0.0, depth=depth, layers=[depth]
+            )
         final = trajectory.isel(layer=0).transpose("sigma_w", "sigma_b")
         divergence = final["divergence"].values
         # Unbounded activations in their unbounded (chaotic) phase overflow q, which makes the divergence NaN.

@@ -16,8 +16,8 @@ estimator at the frontier threshold ``threshold``; the robust estimator's median
 of a sweep; and the seed authors' estimator with their rule (maximum over the sweep, at ``tau*``), next to
 the paper's published value. The sweep is the authors' quarter-decade sweep from ``1e-5``, extended upwards
 past the largest ``L`` so that the maximum is bracketed (:func:`infoprop.fractal.bracketing_thresholds`).
-For the full view it also gives the disagreement with the mean-field class ``chi_1 < 1`` (architectures whose
-operators keep the plain mean-field map; none for others).
+For the full view it also gives the disagreement with the mean-field class ``chi_1 < 1`` where mean field has a
+critical line for the architecture (:func:`infoprop.fractal.has_critical_line`; not for residual networks).
 
 With ``landscape=`` (a DataArray or a zarr store, e.g. one landscape of a sweep) the full view is taken from
 there and the network (architecture, activation, width, depth, seed, dtype) is re-drawn from its provenance
@@ -231,12 +231,12 @@ def frontier_report(
             }
         )
 
-    has_mean_field = _has_mean_field(arch)
+    has_mean_field = _has_critical_line(arch, activation)
     disagreement = None
     if has_mean_field:
         from .fractal import mean_field_disagreement
 
-        disagreement = mean_field_disagreement(landscape, threshold, activation)
+        disagreement = mean_field_disagreement(landscape, threshold, activation, arch=arch)
     title = f"{arch.upper()}, {activation_name}, N = {width}, D = {depth}, seed {seed}"
 
     files = {"landscape": write_zarr(landscape, out_dir / "landscape.zarr").name}
@@ -247,12 +247,13 @@ def frontier_report(
 
     from .plots.fractal import plot_report_dimensions, plot_report_landscapes
 
-    note = None if has_mean_field else f"no mean-field critical line for arch {arch!r}"
+    note = None if has_mean_field else f"no mean-field critical line for arch {arch!r} with {activation_name}"
     fig = plot_report_landscapes(
         windows,
         [lv["label"] for lv in levels],
         threshold,
         activation=activation if has_mean_field else None,
+        arch=arch,
         title=title,
         note=note,
     )
@@ -287,10 +288,10 @@ def frontier_report(
     return summary
 
 
-def _has_mean_field(arch: str) -> bool:
-    from .fractal import MEAN_FIELD_ARCHS
+def _has_critical_line(arch: str, activation: Any) -> bool:
+    from .fractal import has_critical_line
 
-    return arch in MEAN_FIELD_ARCHS
+    return has_critical_line(arch, activation)
 
 
 def _network(arch: str, width: int, depth: int, activation: Any, seed: int, **options: Any) -> Any:

@@ -51,6 +51,7 @@ def draw_landscape(
     vmin: float | None = None,
     vmax: float | None = None,
     colorbar: bool = True,
+    arch: str = "mlp",
 ) -> Any:
     """Draw ``log10 L`` of one landscape on ``ax``; optionally the mean-field line and a threshold contour.
 
@@ -60,7 +61,8 @@ def draw_landscape(
     landscape : xarray.DataArray or array_like
         ``L(sigma_w, sigma_b)`` (see :func:`infoprop.fractal.landscape_values`).
     activation : str or Activation, optional
-        Draw the mean-field critical line ``chi_1 = 1`` of this activation (white dashed).
+        Draw the mean-field critical line ``chi_1 = 1`` of this activation and ``arch`` (white dashed), if mean
+        field has one (:func:`infoprop.fractal.has_critical_line`; never for residual networks).
     threshold : float, optional
         Draw the contour ``L = threshold`` (black), i.e. the frontier whose dimension is measured.
     vmin, vmax : float, optional
@@ -87,19 +89,32 @@ def draw_landscape(
     if threshold is not None and values.min() <= threshold < values.max():
         ax.contour(sigma_w, sigma_b, logs.T, levels=[np.log10(threshold)], colors="k", linewidths=0.6)
     if activation is not None:
-        draw_mean_field_line(ax, sigma_w, sigma_b, activation, colour="w", linewidth=1.2)
+        draw_mean_field_line(ax, sigma_w, sigma_b, activation, colour="w", linewidth=1.2, arch=arch)
     ax.set_xlabel("sigma_w (std)")
     ax.set_ylabel("sigma_b (std)")
     return image
 
 
 def draw_mean_field_line(
-    ax: Any, sigma_w: np.ndarray, sigma_b: np.ndarray, activation: Any, *, colour: str, linewidth: float
+    ax: Any,
+    sigma_w: np.ndarray,
+    sigma_b: np.ndarray,
+    activation: Any,
+    *,
+    colour: str,
+    linewidth: float,
+    arch: str = "mlp",
 ) -> None:
-    """Dashed mean-field critical line ``chi_1 = 1`` on the grid ``sigma_w x sigma_b``, if it crosses it."""
-    from ..fractal import mean_field_chi1
+    """Dashed mean-field critical line ``chi_1 = 1`` of ``arch`` on the grid, if it has one and it crosses the grid.
 
-    chi1 = mean_field_chi1(sigma_w, sigma_b, activation)
+    Architectures without a critical line (residual networks; :func:`infoprop.fractal.has_critical_line`) get
+    none: an MLP line would be wrong for them.
+    """
+    from ..fractal import has_critical_line, mean_field_chi1
+
+    if not has_critical_line(arch, activation):
+        return
+    chi1 = mean_field_chi1(sigma_w, sigma_b, activation, arch)
     if np.nanmin(chi1) < 1.0 < np.nanmax(chi1):
         ax.contour(sigma_w, sigma_b, chi1.T, levels=[1.0], colors=colour, linestyles="--", linewidths=linewidth)
 
@@ -250,6 +265,7 @@ def plot_report_landscapes(
     threshold: float,
     *,
     activation: Any = None,
+    arch: str = "mlp",
     title: str | None = None,
     note: str | None = None,
 ) -> Any:
@@ -270,7 +286,7 @@ def plot_report_landscapes(
     image = None
     for k, (ax, window, label) in enumerate(zip(axes, windows, labels)):
         image = draw_landscape(
-            ax, window, activation=activation, threshold=threshold, vmin=vmin, vmax=vmax, colorbar=False
+            ax, window, activation=activation, threshold=threshold, vmin=vmin, vmax=vmax, colorbar=False, arch=arch
         )
         if k + 1 < len(windows):
             _window_rectangle(ax, windows[k + 1], "cyan")
