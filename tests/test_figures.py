@@ -54,31 +54,69 @@ def test_registry_lists_every_recipe_with_its_docstring_line(capsys):
         assert [line.split()[0] for line in lines] == sorted(EXPECTED)
 
 
-def test_paper_scale_uses_the_seed_papers_sizes():
-    """1000 x 1000 grids, width 100, depth 1000 (widths 20..1000 for finite-size); not run here (hours)."""
-    for name in ("universality", "zoom", "dimension", "reproduction"):
-        paper = SIZES[name]["paper"]
-        assert (paper["resolution"], paper["width"], paper["depth"]) == (1000, 100, 1000)
-        assert paper.get("zoom_resolution", 1000) == 1000
+def test_paper_scale_sizes_of_the_new_studies():
     assert max(SIZES["depth"]["paper"]["depths"]) == 3000 and min(SIZES["depth"]["paper"]["depths"]) == 10
     assert SIZES["width"]["paper"]["widths"][0] == 25 and SIZES["width"]["paper"]["widths"][-1] == 800
-    finite = SIZES["finite-size"]["paper"]
-    assert (finite["resolution"], finite["depth"], min(finite["widths"]), max(finite["widths"])) == (
-        1000,
-        1000,
-        20,
-        1000,
-    )
-    assert SIZES["tradeoff"]["paper"]["depth"] == 1000
     assert set(SIZES) == set(RECIPES)
     assert all(set(scales) == {"tiny", "small", "paper"} for scales in SIZES.values())
+
+
+class _Stop(Exception):
+    """Raised by the recording network at its first evaluation: nothing is computed."""
+
+
+# What the seed paper computes (SPEC section 4): (width, depth, sigma_w points, sigma_b points) of the first
+# landscape each recipe evaluates at --scale paper; finite-size starts at its smallest width, 20. The studies
+# added by issue 11 start at their first depth / width / architecture (their own paper-scale sizes).
+PAPER_FIRST_LANDSCAPE = {
+    "universality": (100, 1000, 1000, 1000),
+    "finite-size": (20, 1000, 1000, 1000),
+    "zoom": (100, 1000, 1000, 1000),
+    "dimension": (100, 1000, 1000, 1000),
+    "reproduction": (100, 1000, 1000, 1000),
+    "resolution": (100, 1000, 1025, 1025),
+    "tradeoff": (100, 1000, 1000, 1),
+    "depth": (100, 10, 1000, 1000),
+    "crossover": (100, 50, 513, 513),
+    "width": (25, 1000, 3000, 3000),
+    "collapse": (100, 1000, 49, 15),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_FIRST_LANDSCAPE))
+def test_paper_scale_evaluates_the_seed_papers_sizes(name, monkeypatch, tmp_path):
+    """The recipe itself is run at --scale paper with a recording network: the draw it asks for and the grid of
+    its first landscape are the paper's (not merely a table of constants)."""
+    import infoprop._src.figures as figures
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, arch, width, depth, seed, dtype="float32"):
+            seen["network"] = (width, depth)
+
+        def __getattr__(self, method):
+            def evaluate(sigma_w, sigma_b, *args, **kwargs):
+                seen["grid"] = (np.size(sigma_w), np.size(sigma_b))
+                raise _Stop
+
+            return evaluate
+
+    monkeypatch.setattr(figures, "_network", Recorder)
+    with pytest.raises(_Stop):
+        make_figure(name, "paper", tmp_path / "out")
+    assert (*seen["network"], *seen["grid"]) == PAPER_FIRST_LANDSCAPE[name]
+    assert not (tmp_path / "out").exists()  # nothing written before the data exists
 
 
 @pytest.fixture(scope="module")
 def tiny_outputs(tmp_path_factory):
     """Run every recipe once at the tiny scale through the CLI; keep the directory for the checks below."""
     out = tmp_path_factory.mktemp("figures")
-    codes = {name: main(["figure", name, "--scale", "tiny", "--out", str(out), "--no-progress"]) for name in EXPECTED}
+    codes = {}
+    for name in EXPECTED:  # into one folder: after the first recipe it exists, infoprop's own, so --overwrite
+        argv = ["figure", name, "--scale", "tiny", "--out", str(out), "--no-progress"]
+        codes[name] = main(argv if not codes else [*argv, "--overwrite"])
     return out, codes
 
 

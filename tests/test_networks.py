@@ -13,7 +13,6 @@ import pytest
 import torch
 import xarray as xr
 
-from infoprop._src.activations import get_activation
 from infoprop._src.common import write_zarr
 from infoprop._src.networks import ARCHITECTURES, RandomNetwork
 
@@ -408,11 +407,43 @@ def test_progress_callback_reports_points_done():
     assert seen == [16, 32, 48, 50]
 
 
-def test_custom_callable_activation():
-    net = RandomNetwork("mlp", 8, 3, activation=torch.sin, dtype="float64")
-    ref = RandomNetwork("mlp", 8, 3, activation="sin", dtype="float64")
-    np.testing.assert_array_equal(net.lyapunov([1.0], [0.3]).values, ref.lyapunov([1.0], [0.3]).values)
-    assert get_activation("sin").name == ref.activation.name
+def numpy_divergence(net: RandomNetwork, phi, sw: float, sb: float) -> tuple[float, float]:
+    """L^(D) for two independent inputs and the largest pre-activation fed to ``phi``: a NumPy float64 loop."""
+    states, largest = [], -np.inf
+    for x in net.inputs("independent"):
+        h = np.asarray(x, dtype=np.float64)
+        for layer in range(1, net.depth + 1):
+            if layer > 1:
+                largest = max(largest, h.max())
+            h = sw * net.operator_matrix(layer) @ (h if layer == 1 else phi(h)) + sb * net.bias(layer)
+        states.append(h)
+    return float(np.sum((states[0] - states[1]) ** 2) / net.width), largest
+
+
+def test_custom_callable_activation_matches_a_numpy_forward_pass():
+    """A torch callable with no built-in twin against a NumPy loop that applies the same function by hand."""
+    net = RandomNetwork("mlp", 8, 3, activation=lambda t: torch.tanh(t) + 0.1 * t, dtype="float64")
+    sw, sb = np.array([0.7, 1.9, 3.1]), np.array([0.0, 0.4])
+    got = net.divergence(sw, sb).values
+    for i, w in enumerate(sw):
+        for j, b in enumerate(sb):
+            expected, _ = numpy_divergence(net, lambda h: np.tanh(h) + 0.1 * h, w, b)
+            assert got[i, j] == pytest.approx(expected, rel=1e-12)
+
+
+def test_nan_from_a_user_activation_names_the_first_grid_point():
+    """Issue 10, 7: NaN is reported as NaN (an error), not as +inf 'overflow', with the first (sigma_w, sigma_b)
+    in grid order (sigma_w-major) at which a pre-activation reaches the activation's NaN region (> 3.5)."""
+
+    def nan_above(t):
+        return torch.where(t > 3.5, torch.full_like(t, float("nan")), torch.tanh(t))
+
+    net = RandomNetwork("mlp", 8, 4, activation=nan_above, dtype="float64")
+    sw, sb = np.linspace(0.0, 4.0, 9), np.linspace(0.0, 4.0, 9)
+    # up to the first NaN the states are those of tanh, so the NumPy loop with tanh finds where it first happens
+    first = next((w, b) for w in sw for b in sb if numpy_divergence(net, np.tanh, w, b)[1] > 3.5)
+    with pytest.raises(ValueError, match=rf"returned NaN .* at sigma_w = {first[0]:.6g}, sigma_b = {first[1]:.6g}$"):
+        net.divergence(sw, sb, block_size=16)
 
 
 # --------------------------------------------------------------------------- mean field

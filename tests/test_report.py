@@ -91,6 +91,27 @@ def test_report_numbers_follow_from_the_network_draw(small_report):
             # recomputed from the boundary cells by box counting directly
             cells = mixed_cells(window.values <= tau)
             assert level["robust_at_threshold"]["dimension"] == pytest.approx(box_dimension(cells).dimension)
+    # The stored sweep of the full view, recomputed by hand: quarter decades from 1e-5 to the first value at or
+    # above the largest L; each resolved dimension the (separately validated) box count of the boundary by the
+    # corner rule; the median and the authors' maximum taken here.
+    v = landscape.values
+    corners = np.stack([v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]])
+    for name, estimator in (("frontier.zarr", "robust"), ("frontier_dinverno.zarr", "dinverno")):
+        stored = xr.open_zarr(out / name).load().isel(level=0)
+        taus = stored.threshold.values[np.isfinite(stored.threshold.values)]
+        np.testing.assert_allclose(np.diff(np.log10(taus)), 0.25, rtol=1e-9)
+        assert taus[0] == pytest.approx(1e-5) and taus[-2] < v.max() <= taus[-1]
+        resolved = stored["resolved"].values[: taus.size]
+        dims = []
+        for k in np.flatnonzero(resolved):
+            cells = (corners.min(0) <= taus[k]) & (corners.max(0) > taus[k])
+            dims.append(box_dimension(cells, estimator).dimension)
+            assert float(stored["dimension"][k]) == pytest.approx(dims[-1], rel=1e-12)
+        full = summary["levels"][0]
+        if estimator == "robust":
+            assert full["robust_median"]["dimension"] == pytest.approx(np.median(dims), rel=1e-12)
+        else:
+            assert full["authors"]["dimension"] == pytest.approx(max(dims), rel=1e-12)
     chi1 = MeanField("erf").chi1(GRID[:, None], GRID[None, :])
     assert summary["mean_field_disagreement"] == pytest.approx(np.mean((landscape.values <= tau) != (chi1 < 1)))
     stored = xr.open_zarr(out / "frontier_dinverno.zarr").load()

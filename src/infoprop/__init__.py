@@ -5,7 +5,8 @@ This file is the whole public API: every name below is re-exported from the priv
 torch is loaded only when an engine is.
 
 Namespaces with many functions of one family are public modules of their own: :mod:`infoprop.fractal`,
-:mod:`infoprop.sweep`, :mod:`infoprop.trainability`, :mod:`infoprop.data`, :mod:`infoprop.plots`.
+:mod:`infoprop.sweep`, :mod:`infoprop.trainability`, :mod:`infoprop.diagnostics`, :mod:`infoprop.data`,
+:mod:`infoprop.plots`.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ _EXPORTS: dict[str, str] = {
     "sweep_status": "infoprop._src.sweep.store",
 }
 #: Public namespaces (modules that only re-export).
-_NAMESPACES = ("fractal", "sweep", "trainability", "data", "plots")
+_NAMESPACES = ("fractal", "sweep", "trainability", "diagnostics", "data", "plots")
 
 __all__ = ["__version__", *_EXPORTS, *_NAMESPACES]
 

@@ -1,5 +1,12 @@
 """Figures: every function returns a matplotlib Figure (matplotlib is imported when a function is called)."""
 
+from ._src.plots.diagnostics import (
+    plot_fractal_statistics,
+    plot_local_slopes,
+    plot_phase_flow,
+    plot_surrogates,
+    plot_weights,
+)
 from ._src.plots.fractal import (
     draw_landscape,
     plot_box_counts,
@@ -16,9 +23,14 @@ __all__ = [
     "plot_box_counts",
     "plot_comparison",
     "plot_estimator_comparison",
+    "plot_fractal_statistics",
     "plot_frontier_dimensions",
     "plot_landscape",
     "plot_landscape_grid",
+    "plot_local_slopes",
     "plot_phase_diagram",
+    "plot_phase_flow",
     "plot_prediction",
+    "plot_surrogates",
+    "plot_weights",
 ]

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import check_choice, check_int, ensure_parent_writable, provenance_attrs, save_figure, write_zarr
+from .common import OutputDir, check_choice, check_int, provenance_attrs, save_figure, write_text, write_zarr
 from .fractal import PAPER_WINDOWS
 
 __all__ = ["ARCHS", "PAPER_WINDOWS", "RECIPES", "SCALES", "SIZES", "list_recipes", "make_figure"]
@@ -67,12 +67,14 @@ class _Context:
 
     name: str
     scale: str
-    out: Path
+    out: OutputDir
     seed: int
     advance: Callable[[str], None]
 
     def path(self, suffix: str) -> Path:
-        return self.out / f"{self.name}{suffix}"
+        # Recorded in the folder's manifest first; the folder was checked before anything was computed, so the
+        # writers may replace what an earlier run of infoprop wrote under this name (overwrite=True below).
+        return self.out.file(f"{self.name}{suffix}")
 
     def attrs(self, parameters: dict[str, Any]) -> dict[str, Any]:
         return provenance_attrs(f"figure:{self.name}", {"scale": self.scale, "seed": self.seed, **parameters})
@@ -87,7 +89,7 @@ def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:  # errors stay one line
         task = bar.add_task(label, total=total)
         yield lambda description: bar.update(task, advance=1, description=f"{label}: {description}")
 
@@ -99,6 +101,7 @@ def make_figure(
     *,
     seed: int = 0,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Run the recipe ``name`` at ``scale`` and write its zarr data and PNG figures into ``out``.
 
@@ -109,11 +112,14 @@ def make_figure(
     scale : {"tiny", "small", "paper"}
         Problem sizes (module docstring).
     out : path
-        Output directory (created if needed).
+        Output folder: new, empty, or (with ``overwrite``) one infoprop wrote (checked before computing).
     seed : int
         Seed of every network draw (each landscape uses this seed).
     progress : bool
         Show a progress bar (one step per landscape) on stderr.
+    overwrite : bool, keyword-only
+        Write into an existing output folder of infoprop's, replacing files of the same names (other recipes'
+        files stay; a folder holding anything infoprop did not write is refused).
 
     Returns
     -------
@@ -123,8 +129,7 @@ def make_figure(
     name = check_choice("name", name, tuple(sorted(RECIPES)))
     scale = check_choice("scale", scale, SCALES)
     seed = check_int("seed", seed, minimum=0)
-    # Every recipe writes NAME.zarr: checking its parent names a real output path in the error message.
-    out_dir = ensure_parent_writable(Path(out) / f"{name}.zarr", "out").parent
+    out_dir = OutputDir(out, overwrite=overwrite, name="out")
     recipe = RECIPES[name]
     with _progress_bar(progress, _STEPS[name](scale), name) as advance:
         return recipe(_Context(name, scale, out_dir, seed, advance))
@@ -198,7 +203,7 @@ def universality(ctx: _Context) -> list[Path]:
         activation=ACTIVATION,
         title=f"normalised divergence ||phi(h1) - phi(h2)||^2 / N, erf, N = {p['width']}, D = {p['depth']}",
     )
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [write_zarr(data, ctx.path(".zarr"), overwrite=True), save_figure(fig, ctx.path(".png"), overwrite=True)]
 
 
 def _long_name(landscapes: dict[Any, xr.DataArray]) -> dict[str, str]:
@@ -285,9 +290,9 @@ def finite_size(ctx: _Context) -> list[Path]:
     axes[0].set_ylabel("disagreement with mean field")
     axes[0].legend(fontsize=8)
     return [
-        write_zarr(data, ctx.path(".zarr")),
-        save_figure(grid_fig, ctx.path(".png")),
-        save_figure(fig, ctx.path("-disagreement.png")),
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        save_figure(grid_fig, ctx.path(".png"), overwrite=True),
+        save_figure(fig, ctx.path("-disagreement.png"), overwrite=True),
     ]
 
 
@@ -395,7 +400,10 @@ def zoom_recipe(ctx: _Context) -> list[Path]:
             "follow_threshold": FOLLOW_THRESHOLD,
         }
     )
-    return [write_zarr(_dataset(_window_stack(levels), attrs), ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [
+        write_zarr(_dataset(_window_stack(levels), attrs), ctx.path(".zarr"), overwrite=True),
+        save_figure(fig, ctx.path(".png"), overwrite=True),
+    ]
 
 
 #: Labels of the dimension rules stored by the dimension and reproduction recipes.
@@ -479,7 +487,7 @@ def dimension(ctx: _Context) -> list[Path]:
 
     p = _DIMENSION[ctx.scale]
     data, extras = _dimension_data(ctx, ctx.advance)
-    paths = [write_zarr(data, ctx.path(".zarr"))]
+    paths = [write_zarr(data, ctx.path(".zarr"), overwrite=True)]
     archs = list(extras)
     full = xr.concat([_bare(extras[a][0][0]) for a in archs], dim=xr.Variable("arch", _labels(archs)))
     windows = xr.concat(
@@ -489,7 +497,7 @@ def dimension(ctx: _Context) -> list[Path]:
     landscapes = xr.Dataset(
         {"full_view": full.assign_attrs(long_name), "windows": windows.assign_attrs(long_name)}, attrs=data.attrs
     )
-    paths.append(write_zarr(landscapes, ctx.path("-landscapes.zarr")))
+    paths.append(write_zarr(landscapes, ctx.path("-landscapes.zarr"), overwrite=True))
     paths += _arch_dimension_figures(ctx, extras, p)
     return paths
 
@@ -511,7 +519,7 @@ def _arch_dimension_figures(ctx: _Context, extras: dict[str, list], p: dict[str,
         fig = plot_report_dimensions(
             labelled, robust, authors, levels, title=f"{arch.upper()}, erf, N = {p['width']}, D = {p['depth']}"
         )
-        paths.append(save_figure(fig, ctx.path(f"-{arch}.png")))
+        paths.append(save_figure(fig, ctx.path(f"-{arch}.png"), overwrite=True))
     return paths
 
 
@@ -616,8 +624,6 @@ def reproduction(ctx: _Context) -> list[Path]:
             f"{sigma} | {agree} | {robust} |"
         )
     table = "\n".join(lines) + "\n"
-    from .common import write_text
-
     fig, ax = plt.subplots(figsize=(7.0, 3.8), layout="constrained")
     for i, arch in enumerate(a for a in p["archs"] if a in PAPER_DIMENSIONS):
         mine = [r for r in rows if r["arch"] == arch]
@@ -645,9 +651,9 @@ def reproduction(ctx: _Context) -> list[Path]:
     ax.legend(fontsize=6, ncol=3)
     data = data.assign_attrs(reproduction_table=table)
     return [
-        write_zarr(data, ctx.path(".zarr")),
-        write_text(table, ctx.path(".md")),
-        save_figure(fig, ctx.path(".png")),
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        write_text(table, ctx.path(".md"), overwrite=True),
+        save_figure(fig, ctx.path(".png"), overwrite=True),
         *_arch_dimension_figures(ctx, extras, p),
     ]
 
@@ -703,7 +709,6 @@ def resolution_recipe(ctx: _Context) -> list[Path]:
     """The report's dimensions at its resolutions and at twice them (nested grids), per window and rule."""
     import matplotlib.pyplot as plt
 
-    from .common import write_text
     from .fractal import dimension_summary, follow_frontier
 
     p = _RESOLUTION[ctx.scale]
@@ -781,7 +786,11 @@ def resolution_recipe(ctx: _Context) -> list[Path]:
     axes[0].legend(fontsize=7)
     fig.suptitle(f"MLP, erf, N = {p['width']}, D = {p['depth']}: the report's windows at 1/2, 1 and 2 x its grid")
     data = data.assign_attrs(resolution_table=table)
-    return [write_zarr(data, ctx.path(".zarr")), write_text(table, ctx.path(".md")), save_figure(fig, ctx.path(".png"))]
+    return [
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        write_text(table, ctx.path(".md"), overwrite=True),
+        save_figure(fig, ctx.path(".png"), overwrite=True),
+    ]
 
 
 # --------------------------------------------------------------------------- depth and scale dependence
@@ -890,7 +899,7 @@ def depth_recipe(ctx: _Context) -> list[Path]:
         ax.legend(fontsize=7)
     axes[0].set_ylabel("frontier dimension")
     fig.suptitle(f"MLP, erf, N = {p['width']}, {p['resolution']}^2, normalised divergence; bars: 2 sigma")
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [write_zarr(data, ctx.path(".zarr"), overwrite=True), save_figure(fig, ctx.path(".png"), overwrite=True)]
 
 
 #: Grid spacing below which the crossover recipe evaluates in float64 (8 float32 ulps at sigma ~ 2).
@@ -1023,7 +1032,7 @@ def crossover(ctx: _Context) -> list[Path]:
         right.legend(fontsize=7)
     right.set_xlabel("depth D")
     right.set_ylabel("log10 s* (bars: 2 sigma, bootstrap over windows)")
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [write_zarr(data, ctx.path(".zarr"), overwrite=True), save_figure(fig, ctx.path(".png"), overwrite=True)]
 
 
 def _log_linear_fit(depths: Any, fits: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -1177,7 +1186,7 @@ def width_recipe(ctx: _Context) -> list[Path]:
         f"MLP, erf, D = {p['depth']}, tau = {tau:g}, sigma_b in {tuple(p['sigma_b'])}, {p['seeds']} seeds", fontsize=8
     )
     ax.legend(fontsize=7)
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [write_zarr(data, ctx.path(".zarr"), overwrite=True), save_figure(fig, ctx.path(".png"), overwrite=True)]
 
 
 # --------------------------------------------------------------------------- FDF exact collapse
@@ -1327,7 +1336,7 @@ def collapse(ctx: _Context) -> list[Path]:
         right.legend(fontsize=7)
     else:
         right.set_axis_off()
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [write_zarr(data, ctx.path(".zarr"), overwrite=True), save_figure(fig, ctx.path(".png"), overwrite=True)]
 
 
 def _summary_vars(ds: xr.Dataset) -> xr.Dataset:
@@ -1399,7 +1408,7 @@ def tradeoff(ctx: _Context) -> list[Path]:
     right.set_xlabel("sigma_w (std)")
     right.set_ylabel("separation (solid), robustness (dotted)")
     fig.suptitle(f"MLP, erf, N = {p['width']}, sigma_b = {p['sigma_b']}, float64; display floor {floor:g}")
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [write_zarr(data, ctx.path(".zarr"), overwrite=True), save_figure(fig, ctx.path(".png"), overwrite=True)]
 
 
 # --------------------------------------------------------------------------- estimator validation
@@ -1452,9 +1461,9 @@ def estimators(ctx: _Context) -> list[Path]:
         frontiers, title=f"one MLP frontier (erf, N = {q['width']}, D = {q['depth']}, {q['resolution']}^2)"
     )
     return [
-        write_zarr(data, ctx.path(".zarr")),
-        save_figure(fig_sets, ctx.path(".png")),
-        save_figure(fig_real, ctx.path("-frontier.png")),
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        save_figure(fig_sets, ctx.path(".png"), overwrite=True),
+        save_figure(fig_real, ctx.path("-frontier.png"), overwrite=True),
     ]
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs
+from .common import as_float_array, check_choice, check_int, check_real, load_checked, provenance_attrs
 
 __all__ = [
     "ESTIMATORS",
@@ -456,7 +456,7 @@ def load_landscape(path: str | os.PathLike[str], metric: str | None = None, **se
             if selection[dim] not in allowed:
                 raise ValueError(f"{dim} must be one of {allowed} (the store's values), got {selection[dim]!r}")
             index[dim] = allowed.index(selection[dim])
-        landscape = variable.isel(index).transpose("sigma_w", "sigma_b").load()
+        landscape = load_checked(variable.isel(index).transpose("sigma_w", "sigma_b"), path, "path")
         return landscape.assign_attrs({**ds.attrs, **variable.attrs})
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import xarray as xr
 
-from .common import check_choice, save_figure, write_zarr
+from .common import check_choice, check_output, save_figure, write_zarr
 
 __all__ = ["compute_landscape", "landscape_metrics", "make_network", "write_landscape"]
 
@@ -131,7 +131,8 @@ def write_landscape(
         Store and figure paths.
     overwrite : bool
         With ``False`` (default) an existing ``out`` or ``plot`` is refused with ``FileExistsError`` before
-        anything is written.
+        anything is written; with ``True`` only a store or figure infoprop wrote is replaced (anything else is
+        refused with a ``ValueError``, see :func:`infoprop._src.output.check_output`).
 
     Returns
     -------
@@ -148,8 +149,12 @@ def write_landscape(
         for path in paths:
             if path.exists() or path.is_symlink():
                 raise FileExistsError(f"{path} exists; choose another path (nothing was written)")
-    store = write_zarr(landscape, out, "--out")
+    # Both paths are checked before either is written; with overwrite only infoprop's own outputs are replaced.
+    check_output(out, "store", overwrite=overwrite, name="--out")
+    if plot is not None:
+        check_output(plot, "figure", overwrite=overwrite, name="--plot")
+    store = write_zarr(landscape, out, "--out", overwrite=overwrite)
     figure = None
     if plot is not None:
-        figure = save_figure(plot_landscape(landscape), plot, "--plot")
+        figure = save_figure(plot_landscape(landscape), plot, "--plot", overwrite=overwrite)
     return store, figure

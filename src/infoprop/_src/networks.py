@@ -72,8 +72,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .activations import Activation, get_activation
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
+from .activations import Activation, ActivationNaNError, get_activation
+from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
 
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
 DTYPES: tuple[str, ...] = ("float32", "float64")
@@ -109,6 +109,33 @@ _TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
 torch.get_num_threads()
 
 ProgressFn = Callable[[int], None]
+# Memory per grid point of one evaluation: point arrays, per-point moments (4 float64 per recorded layer), the
+# result and its xarray copy; blocks themselves are bounded by _BLOCK_ELEMENTS.
+_BYTES_PER_POINT = 96
+
+
+def memory_estimate(
+    arch: str, width: int, depth: int, dtype: str = "float32", points: int = 0, layers: int = 1, operator: str = "auto"
+) -> int:
+    """Upper estimate (bytes) of one draw plus an evaluation over ``points`` grid points recording ``layers`` layers.
+
+    A dense operator holds depth x (width + 1) x width weights in ``dtype`` plus float64 temporaries of
+    width^2 while drawing; a structured one (``operator="fft"``) O(depth x width) parameters and spectra.
+    ``operator="auto"`` resolves as :class:`RandomNetwork` does.
+    """
+    item = 4 if dtype == "float32" else 8
+    dense = depth * (width + 1) * width * item
+    if operator == "auto":
+        operator = _auto_operator(arch, width, depth, dtype)
+    weights = dense + 3 * width * width * 8 if operator == "dense" else depth * width * 48
+    return weights + depth * width * (8 + item) + points * (_BYTES_PER_POINT + 32 * max(layers - 1, 0))
+
+
+def _auto_operator(arch: str, width: int, depth: int, dtype: str) -> str:
+    if arch not in _STRUCTURED:
+        return "dense"
+    nbytes = depth * width * (width + 1) * (4 if dtype == "float32" else 8)
+    return "dense" if width <= _DENSE_MAX_WIDTH[arch] and nbytes <= _DENSE_MAX_BYTES else "fft"
 
 
 class _Layout(NamedTuple):
@@ -177,6 +204,8 @@ class RandomNetwork:
         if arch not in _STRUCTURED and requested == "fft":
             raise ValueError(f"operator must be 'auto' or 'dense' for arch {arch!r}, got 'fft'")
         self.operator = self._choose_operator(requested)
+        estimate = memory_estimate(arch, width, depth, dtype, operator=self.operator)
+        check_memory(estimate, f"RandomNetwork({arch!r}, width={width}, depth={depth})")
         self._tdtype = _TORCH_DTYPE[self.dtype]
         self._flush = _FLUSH[self.dtype]
         # one intra-op thread: LAPACK's QR (orthogonal) rounds differently with other thread counts
@@ -189,8 +218,7 @@ class RandomNetwork:
             return "dense"
         if requested != "auto":
             return requested
-        nbytes = self.depth * self.width * (self.width + 1) * (4 if self.dtype == "float32" else 8)
-        return "dense" if self.width <= _DENSE_MAX_WIDTH[self.arch] and nbytes <= _DENSE_MAX_BYTES else "fft"
+        return _auto_operator(self.arch, self.width, self.depth, self.dtype)
 
     def _draw(self) -> None:
         n, depth = self.width, self.depth
@@ -405,6 +433,8 @@ class RandomNetwork:
             raise ValueError(f"sigma_w and sigma_b must be scalars or 1-D arrays, got shapes {sw.shape} and {sb.shape}")
         scalar = {"sigma_w": sw.ndim == 0, "sigma_b": sb.ndim == 0}
         sw, sb = np.atleast_1d(sw), np.atleast_1d(sb)
+        points = sw.size * sb.size if grid else sw.size
+        check_memory(points * _BYTES_PER_POINT, f"an evaluation over {points} grid points")
         coord_attrs = {
             "sigma_w": {"long_name": "weight standard deviation sigma_w", "units": "1"},
             "sigma_b": {"long_name": "bias standard deviation sigma_b", "units": "1"},
@@ -470,12 +500,26 @@ class RandomNetwork:
             raise TypeError(f"progress must be a callable taking the number of points done, got {progress!r}")
         starts = range(0, sw.size, block)
 
-        def one(start: int) -> np.ndarray:
-            stop = min(start + block, sw.size)
+        def evaluate(start: int, stop: int) -> np.ndarray:
             padded = -(-(stop - start) // _POINT_QUANTUM) * _POINT_QUANTUM
             idx = np.arange(start, start + padded).clip(max=stop - 1)  # pad with copies of the last point
             with torch.no_grad():
                 return block_fn(sw[idx], sb[idx])[: stop - start]
+
+        def one(start: int) -> np.ndarray:
+            stop = min(start + block, sw.size)
+            try:
+                return evaluate(start, stop)
+            except ActivationNaNError as exc:  # name the first grid point where it happens (bisection)
+                lo, hi = start, stop
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    try:
+                        evaluate(lo, mid)
+                        lo = mid
+                    except ActivationNaNError:
+                        hi = mid
+                raise ValueError(f"{exc} at sigma_w = {sw[lo]:.6g}, sigma_b = {sb[lo]:.6g}") from None
 
         workers = 1 if self.device.type == "cuda" else max(1, min(torch.get_num_threads(), len(starts)))
         out: list[np.ndarray] = []

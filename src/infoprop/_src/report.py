@@ -35,24 +35,28 @@ import itertools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .common import (
+    OutputDir,
     _jsonable,
     as_float_array,
     check_choice,
     check_int,
+    check_memory,
     check_real,
-    ensure_parent_writable,
     save_figure,
     write_text,
     write_zarr,
 )
 
 __all__ = ["DEFAULTS", "REPORT_METRICS", "frontier_report"]
+
+#: Memory per grid point: the network's per-point moments and results, the landscape, boundary images and
+#: summed-area tables of the threshold sweep, and the figures' image copies (an upper estimate).
+REPORT_BYTES_PER_POINT = 256
 
 #: Metrics the report can analyse (forward divergences of two independent inputs).
 REPORT_METRICS: tuple[str, ...] = ("forward_normalised", "forward")
@@ -93,13 +97,15 @@ def frontier_report(
     progress: Callable[[int, int], None] | None = None,
     landscape: Any = None,
     selection: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compute the frontier report and write it to ``out``; return the summary (also in ``summary.json``).
 
     Parameters
     ----------
     out : path
-        Output directory (created if needed; files in it are replaced atomically).
+        Output folder: new, empty, or (with ``overwrite=True``) one an earlier report wrote; checked before
+        anything is computed (:class:`infoprop._src.output.OutputDir`). Files are written atomically.
     arch, activation, width, depth, seed
         The network draw, as in :class:`infoprop.RandomNetwork` (``arch`` from its registry).
     metric : {"forward_normalised", "forward"}
@@ -127,6 +133,8 @@ def frontier_report(
         other than their default they must agree with it).
     selection : mapping, optional
         Keyword arguments of :func:`~infoprop.fractal.load_landscape` for a store, e.g. ``{"width": 100}``.
+    overwrite : bool, keyword-only
+        Replace the files of an earlier report in ``out`` (only infoprop's own output folder; never other files).
 
     Returns
     -------
@@ -158,6 +166,8 @@ def frontier_report(
             axis = default_axis if value is None else as_float_array(name, value, minimum=0.0)
             _check_axis(name, axis)
             axes[name] = axis
+        points = axes["sigma_w"].size * axes["sigma_b"].size + len(side_list) * zoom_resolution**2
+        check_memory(points * REPORT_BYTES_PER_POINT, "the report's grids")
         network = _network(arch, width, depth, activation, seed)
     else:
         for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
@@ -179,7 +189,7 @@ def frontier_report(
         for name, axis in axes.items():
             _check_axis(name, axis)
         network = _network(arch, width, depth, activation, seed, **recorded["options"]) if side_list else None
-    out_dir = ensure_parent_writable(Path(out) / "summary.json", "out").parent
+    out_dir = OutputDir(out, overwrite=overwrite, name="out")  # arguments first, then the output, then compute
 
     n_full = 0 if source is not None else axes["sigma_w"].size * axes["sigma_b"].size
     total = n_full + len(side_list) * zoom_resolution**2
@@ -239,11 +249,14 @@ def frontier_report(
         disagreement = mean_field_disagreement(landscape, threshold, activation, arch=arch)
     title = f"{arch.upper()}, {activation_name}, N = {width}, D = {depth}, seed {seed}"
 
-    files = {"landscape": write_zarr(landscape, out_dir / "landscape.zarr").name}
+    def write(obj: Any, filename: str) -> str:
+        return write_zarr(obj, out_dir.file(filename), overwrite=True).name
+
+    files = {"landscape": write(landscape, "landscape.zarr")}
     if zoomed is not None:
-        files["zoom"] = write_zarr(zoomed, out_dir / "zoom.zarr").name
-    files["frontier"] = write_zarr(_stack(robust_sets, levels), out_dir / "frontier.zarr").name
-    files["frontier_dinverno"] = write_zarr(_stack(author_sets, levels), out_dir / "frontier_dinverno.zarr").name
+        files["zoom"] = write(zoomed, "zoom.zarr")
+    files["frontier"] = write(_stack(robust_sets, levels), "frontier.zarr")
+    files["frontier_dinverno"] = write(_stack(author_sets, levels), "frontier_dinverno.zarr")
 
     from .plots.fractal import plot_report_dimensions, plot_report_landscapes
 
@@ -257,9 +270,9 @@ def frontier_report(
         title=title,
         note=note,
     )
-    files["figure"] = save_figure(fig, out_dir / "report.png").name
+    files["figure"] = save_figure(fig, out_dir.file("report.png"), overwrite=True).name
     fig = plot_report_dimensions(levels, robust_sets, author_sets, windows, title=title)
-    files["dimension_figure"] = save_figure(fig, out_dir / "report-dimension.png").name
+    files["dimension_figure"] = save_figure(fig, out_dir.file("report-dimension.png"), overwrite=True).name
     summary = {
         "parameters": {
             "arch": arch,
@@ -283,7 +296,7 @@ def frontier_report(
         "files": files,
     }
     summary = _jsonable(summary)
-    write_text(json.dumps(summary, indent=2) + "\n", out_dir / "summary.json")
+    write_text(json.dumps(summary, indent=2) + "\n", out_dir.file("summary.json"), overwrite=True)
     summary["files"]["summary"] = "summary.json"
     return summary
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ._common import console, grid_from_options
+from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
 
 DEFAULT_RANGE = "0:4:256"
 
@@ -62,18 +62,23 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")] = "cpu",
         kernel_size: Annotated[int | None, typer.Option("--kernel-size", help="cnn kernel size [width].")] = None,
         out: Annotated[Path, typer.Option("--out", help="Zarr store to write.")] = Path("out/landscape.zarr"),
-        plot: Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")] = None,
+        plot: Annotated[Path | None, typer.Option("--plot", help="Figure to write (.png, .pdf or .svg).")] = None,
+        overwrite: Overwrite = False,
+        max_memory: MaxMemory = None,
     ) -> None:
         """Forward/backward divergence or Lyapunov exponent of ONE random network over a sigma grid."""
         import time
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from .._src.common import check_choice, ensure_parent_writable
+        from .._src.common import check_choice, check_output
         from .._src.landscape import compute_landscape, landscape_metrics, make_network, write_landscape
 
-        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_RANGE)
-        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_RANGE)
+        apply_max_memory(max_memory)
+        check_output(out, "store", overwrite=overwrite, name="--out")
+        if plot is not None:
+            check_output(plot, "figure", overwrite=overwrite, name="--plot")
+        sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, DEFAULT_RANGE, DEFAULT_RANGE)
         check_choice("--metric", metric, landscape_metrics())
         if not metric.startswith("forward") and inputs != "independent":
             raise ValueError(f"--inputs applies to the forward metrics only, got --metric {metric}")
@@ -82,9 +87,6 @@ def register(app: typer.Typer) -> None:
         net = make_network(
             arch, width, depth, activation, seed=seed, dtype=dtype, device=device, kernel_size=kernel_size
         )
-        ensure_parent_writable(out, "--out")
-        if plot is not None:
-            ensure_parent_writable(plot, "--plot")
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -99,6 +101,6 @@ def register(app: typer.Typer) -> None:
             progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
             da = compute_landscape(net, metric, sw, sb, inputs=inputs, eps=eps, progress=progress)
         seconds = time.perf_counter() - start
-        write_landscape(da, out, plot)
+        write_landscape(da, out, plot, overwrite=overwrite)
         print(_summary(da, seconds, sw.size * sb.size, depth))
         print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))

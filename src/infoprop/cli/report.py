@@ -10,13 +10,16 @@ import typer
 
 from .._src.networks import ARCHITECTURES
 from .._src.report import DEFAULTS, REPORT_METRICS
+from ._common import MaxMemory, Overwrite, apply_max_memory
 
 _GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
 _SIDES = ",".join(f"{s:g}" for s in DEFAULTS["sides"])
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder: new, empty, or infoprop's own (with --overwrite).")
+    ] = Path("out"),
     arch: Annotated[str, typer.Option("--arch", help=" | ".join(ARCHITECTURES) + ".")] = DEFAULTS["arch"],
     activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = DEFAULTS["activation"],
     width: Annotated[int, typer.Option("--width", help="Network width N.")] = DEFAULTS["width"],
@@ -62,17 +65,19 @@ def report(
         list[str] | None,
         typer.Option("--select", help="With --from: key=value, one per sweep axis or extra dim (repeatable)."),
     ] = None,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Frontier report: full view and zoom windows, dimension by both estimators vs the paper -> OUT."""
     from .._src.report import frontier_report
-    from ._common import grid_from_options
+    from ._common import sigma_grid
 
+    apply_max_memory(max_memory)
     side_list = _parse_sides(sides)
     if source is None:
         if select:
             raise ValueError(f"--select applies only together with --from STORE, got --select {select!r}")
-        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", _GRID)
-        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
+        sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, _GRID, _GRID)
         where = {"sigma_w": sw, "sigma_b": sb, "metric": DEFAULTS["metric"] if metric is None else metric}
     else:
         grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
@@ -92,6 +97,7 @@ def report(
         threshold=threshold,
         sides=side_list,
         zoom_resolution=zoom_resolution,
+        overwrite=overwrite,
         **where,
     )
     if progress:
@@ -117,7 +123,7 @@ def _with_progress(out: Path, kwargs: dict) -> dict:
     from ._common import console
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:  # an error stays the only line on stderr
         task = bar.add_task("landscape and zoom windows (grid points)", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -176,7 +182,8 @@ def _print_summary(out: Path, summary: dict) -> None:
     if all(b is not None for b in between):
         print(
             f"points with {p['threshold']:g} < L <= tau* (ordered for the authors' rule, not at tau = "
-            f"{p['threshold']:g}): " + ", ".join(f"{100 * b:.0f} %" for b in between)
+            f"{p['threshold']:g}): "
+            + ", ".join(f"{100 * b:.0f} %" for b in between)
             + " of each window; docs/fractal.md explains the difference"
         )
     if summary["mean_field_disagreement"] is None:

@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from .._src.common import parse_range
-from ._common import console, grid_from_options
+from ._common import MaxMemory, Overwrite, apply_max_memory, console, grid_from_options
 
 trainability_app = typer.Typer(
     name="trainability",
@@ -34,7 +34,7 @@ SigmaB2 = Annotated[str | None, typer.Option("--sigma-b2", help=f"Bias VARIANCE 
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the network draw, initialisations and batch order.")]
 Dtype = Annotated[str, typer.Option("--dtype", help="float32 | float64.")]
 Out = Annotated[Path, typer.Option("--out", help="Zarr store to write.")]
-Plot = Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")]
+Plot = Annotated[Path | None, typer.Option("--plot", help="Figure to write (.png, .pdf or .svg).")]
 Pool = Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks (2: 28x28 -> 14x14).")]
 Device = Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")]
 ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")]
@@ -88,11 +88,9 @@ def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], No
 
 
 def _open(path: Path, name: str):
-    import xarray as xr
+    from .._src.common import read_zarr
 
-    if not path.is_dir():
-        raise ValueError(f"{name} must be an existing zarr store, got {str(path)!r}")
-    return xr.open_zarr(path).load()
+    return read_zarr(path, name)
 
 
 @trainability_app.command("predict")
@@ -123,25 +121,28 @@ def predict(
     device: Device = "cpu",
     plot: Plot = None,
     progress: ShowProgress = True,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Train the cascade decoders on the untrained network; write entropies, cutoff and strips."""
-    from .._src.common import ensure_parent_writable, save_figure, write_zarr
+    from .._src.common import check_output, save_figure, write_zarr
     from .._src.trainability import predict as run
 
-    sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
-    ensure_parent_writable(out, "--out")
+    apply_max_memory(max_memory)
+    check_output(out, "store", overwrite=overwrite, name="--out")
     if plot is not None:
-        ensure_parent_writable(plot, "--plot")
+        check_output(plot, "figure", overwrite=overwrite, name="--plot")
+    sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     with _progress_bar(progress, "decoders") as advance:
         ds = run(data=data, depth=depth, sigma_w=sw, sigma_b=sb, widths=_widths(widths), steps=steps, lr=lr,
                  batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, tolerance=tolerance,
                  entropy=entropy, reference=reference, seed=seed, data_path=data_path, grayscale=grayscale,
                  dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
-    print(write_zarr(ds, out))
+    print(write_zarr(ds, out, "--out", overwrite=overwrite))
     if plot is not None:
         from .._src.plots.trainability import plot_prediction
 
-        print(save_figure(plot_prediction(ds), plot, "--plot"))
+        print(save_figure(plot_prediction(ds), plot, "--plot", overwrite=overwrite))
     print(f"predicted critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f} (mean field "
           f"{float(ds.meanfield_critical_sigma_w2):.3f}); {ds.attrs['compute_seconds']:.1f} s")
 
@@ -172,20 +173,23 @@ def train(
     pool: Pool = 1,
     device: Device = "cpu",
     progress: ShowProgress = True,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Ground truth: train the classifiers over the same grid; write accuracy per (sigma_w, depth)."""
-    from .._src.common import ensure_parent_writable, write_zarr
+    from .._src.common import check_output, write_zarr
     from .._src.trainability import train as run
 
+    apply_max_memory(max_memory)
+    check_output(out, "store", overwrite=overwrite, name="--out")
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     depth_values = None if depths is None else parse_range("--depths", depths)
-    ensure_parent_writable(out, "--out")
     with _progress_bar(progress, "classifiers") as advance:
         ds = run(data=data, depth=depth, depths=depth_values, sigma_w=sw, sigma_b=sb, widths=_widths(widths),
                  optimizer=optimizer, steps=steps, lr=lr, batch_size=batch_size, threshold=threshold, seed=seed,
                  data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool,
                  device=device, progress=advance)
-    print(write_zarr(ds, out))
+    print(write_zarr(ds, out, "--out", overwrite=overwrite))
     print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; {ds.attrs['compute_seconds']:.1f} s")
 
 
@@ -195,11 +199,16 @@ def compare(
     truth: Annotated[Path, typer.Argument(help="Zarr store from `infoprop trainability train`.")],
     plot: Plot = None,
     out: Annotated[Path | None, typer.Option("--out", help="Zarr store for the comparison.")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Agreement of prediction and training, the three critical sigma_w^2 and the compute times."""
-    from .._src.common import save_figure, write_zarr
+    from .._src.common import check_output, save_figure, write_zarr
     from .._src.trainability import compare as run
 
+    if out is not None:
+        check_output(out, "store", overwrite=overwrite, name="--out")
+    if plot is not None:
+        check_output(plot, "figure", overwrite=overwrite, name="--plot")
     pred, true = _open(prediction, "PREDICTION"), _open(truth, "TRUTH")
     cmp = run(pred, true)
     print(f"agreement: {float(cmp.agreement):.3f} of {int(np.prod(cmp.agree.shape))} (sigma_w, depth) cells")
@@ -208,11 +217,11 @@ def compare(
     print(f"compute: prediction {cmp.attrs['prediction_seconds']:.1f} s, training {cmp.attrs['training_seconds']:.1f} s"
           f" ({cmp.attrs['speedup']:.1f}x)")
     if out is not None:
-        print(write_zarr(cmp, out))
+        print(write_zarr(cmp, out, "--out", overwrite=overwrite))
     if plot is not None:
         from .._src.plots.trainability import plot_comparison
 
-        print(save_figure(plot_comparison(pred, true, cmp), plot, "--plot"))
+        print(save_figure(plot_comparison(pred, true, cmp), plot, "--plot", overwrite=overwrite))
 
 
 def register(app: typer.Typer) -> None:
