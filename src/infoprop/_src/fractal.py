@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 ESTIMATORS: tuple[str, ...] = ("robust", "dinverno")
-METRICS: tuple[str, ...] = ("divergence", "forward_normalised", "backward_divergence", "lyapunov")
+METRICS: tuple[str, ...] = ("divergence", "backward_divergence", "lyapunov", "forward_normalised")
 
 #: The seed authors' threshold sweep, in units of L: 21 values, four per decade, from 1e-5 to 1.
 SWEEP_THRESHOLDS = np.logspace(-5.0, 0.0, 21)

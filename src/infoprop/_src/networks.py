@@ -79,7 +79,7 @@ ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INPUTS: tuple[str, ...] = ("independent", "perturbed")
 #: Names of the landscape metrics, i.e. of the RandomNetwork methods that return one.
-METRICS: tuple[str, ...] = ("divergence", "forward_normalised", "backward_divergence", "lyapunov")
+METRICS: tuple[str, ...] = ("divergence", "backward_divergence", "lyapunov", "forward_normalised")
 OPERATORS: tuple[str, ...] = ("auto", "dense", "fft")
 BACKWARD_QUANTITIES: tuple[str, ...] = ("divergence", "gradient_ratio")
 

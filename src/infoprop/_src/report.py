@@ -142,6 +142,7 @@ def frontier_report(
         The JSON summary: ``parameters``, ``levels`` (one entry per window: its window, resolution, the three
         labelled dimensions and the paper's value), ``mean_field_disagreement`` and ``files``.
     """
+    from .activations import get_activation
     from .fractal import PAPER_DIMENSIONS, PAPER_WINDOWS, dimension_summary, follow_frontier
     from .networks import ARCHITECTURES
 
@@ -167,8 +168,8 @@ def frontier_report(
             _check_axis(name, axis)
             axes[name] = axis
         points = axes["sigma_w"].size * axes["sigma_b"].size + len(side_list) * zoom_resolution**2
-        check_memory(points * REPORT_BYTES_PER_POINT, "the report's grids")
-        network = _network(arch, width, depth, activation, seed)
+        check_memory(points * REPORT_BYTES_PER_POINT, "the report's grid")
+        activation = get_activation(activation)  # validated here; the network is drawn after the output check
     else:
         for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
             if value is not None:
@@ -188,8 +189,11 @@ def frontier_report(
         axes = {name: landscape[name].values for name in ("sigma_w", "sigma_b")}
         for name, axis in axes.items():
             _check_axis(name, axis)
-        network = _network(arch, width, depth, activation, seed, **recorded["options"]) if side_list else None
     out_dir = OutputDir(out, overwrite=overwrite, name="out")  # arguments first, then the output, then compute
+    if source is None:
+        network = _network(arch, width, depth, activation, seed)
+    else:
+        network = _network(arch, width, depth, activation, seed, **recorded["options"]) if side_list else None
 
     n_full = 0 if source is not None else axes["sigma_w"].size * axes["sigma_b"].size
     total = n_full + len(side_list) * zoom_resolution**2

@@ -100,7 +100,7 @@ def report(
         overwrite=overwrite,
         **where,
     )
-    if progress:
+    if progress and source is None:  # with --from, errors in the store come first: no bar to break the one line
         summary = _with_progress(out, kwargs)
     else:
         summary = frontier_report(out, **kwargs)
