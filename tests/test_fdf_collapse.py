@@ -90,7 +90,7 @@ def numpy_pass(net: RandomNetwork, sw: float, sb: float, flip_seed: int | None =
 def test_exact_collapse_in_the_chaotic_phase_is_condensation_on_the_constant_mode():
     assert MeanField("erf").chi1(*POINT) > 1.3
     net = RandomNetwork("fdf", 100, 100, seed=0, dtype="float64")
-    assert float(net.divergence(*POINT)) == 0.0  # the engine: the two inputs' states are bitwise equal
+    assert float(net.forward(*POINT)) == 0.0  # the engine: the two inputs' states are bitwise equal
     trace = numpy_pass(net, *POINT)
     collapsed = int(np.argmax(trace[:, 0] < 1e-20))
     assert 0 < collapsed < 99 and trace[collapsed, 0] < 1e-20
@@ -107,7 +107,7 @@ def test_the_collapse_needs_the_constant_eigenvector():
     assert numpy_pass(net, *POINT, flip_seed=0)[-1, 0] > 0.1
     for arch in ("fdfd", "mlp"):
         other = RandomNetwork(arch, 100, 100, seed=0, dtype="float64")
-        assert float(other.divergence(*POINT)) > 0.1
+        assert float(other.forward(*POINT)) > 0.1
     # permuting rows instead keeps the constant vector an eigenvector (P 1 = 1): that control still collapses
     # (`infoprop figure collapse`: 7 collapses against FDF's 11 in the same sample, 0 with flipped signs)
     rng = np.random.default_rng(0)

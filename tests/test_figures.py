@@ -96,7 +96,9 @@ def test_paper_scale_evaluates_the_seed_papers_sizes(name, monkeypatch, tmp_path
             seen["network"] = (width, depth)
 
         def __getattr__(self, method):
-            def evaluate(sigma_w, sigma_b, *args, **kwargs):
+            def evaluate(*args, **kwargs):
+                # RandomNetwork.landscape(metric, sigma_w, sigma_b, ...) or a metric method (sigma_w, sigma_b, ...)
+                sigma_w, sigma_b = args[1:3] if method == "landscape" else args[:2]
                 seen["grid"] = (np.size(sigma_w), np.size(sigma_b))
                 raise _Stop
 
@@ -147,9 +149,9 @@ def test_universality_and_finite_size_data(tiny_outputs):
     assert universality.dims == ("arch", "sigma_w", "sigma_b")
     assert list(universality.arch.values) == list(ARCHS)
     finite = xr.open_zarr(out / "finite-size.zarr").load()
-    assert finite["divergence"].dims == ("arch", "width", "sigma_w", "sigma_b")
+    assert finite["forward"].dims == ("arch", "width", "sigma_w", "sigma_b")
     assert ((finite["disagreement"] >= 0) & (finite["disagreement"] <= 1)).all()
-    assert (finite["divergence"] >= 0).all()
+    assert (finite["forward"] >= 0).all()
 
 
 def test_zoom_windows_are_nested_paper_sides_centred_on_the_frontier(tiny_outputs):

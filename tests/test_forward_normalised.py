@@ -13,9 +13,11 @@ import math
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy.special import erf
 
-from infoprop._src.networks import METRICS, RandomNetwork
+from infoprop._src.metrics import FORWARD_METRICS, METRICS
+from infoprop._src.networks import RandomNetwork
 
 
 def authors_mlp_metric(net: RandomNetwork, sw: float, sb: float, depth: int) -> float:
@@ -55,7 +57,7 @@ def test_orthogonal_next_layer_identity(activation):
     net = RandomNetwork("orthogonal", 10, 6, activation=activation, seed=4, dtype="float64")
     sw, sb = np.array([0.6, 1.3, 2.9]), np.array([0.0, 1.1])
     post = net.forward_normalised(sw, sb, layers=[2, 5]).values
-    pre = net.divergence(sw, sb, layers=[3, 6]).values
+    pre = net.forward(sw, sb, layers=[3, 6]).values
     np.testing.assert_allclose(pre, sw[:, None, None] ** 2 * post, rtol=1e-11)
 
 
@@ -64,7 +66,7 @@ def test_erf_lipschitz_bound_and_range():
     sw = np.linspace(0.2, 4.0, 9)
     sb = np.array([0.0, 0.5, 2.0])
     post = net.forward_normalised(sw, sb, layers=[1, 10, 30]).values
-    pre = net.divergence(sw, sb, layers=[1, 10, 30]).values
+    pre = net.forward(sw, sb, layers=[1, 10, 30]).values
     assert np.all(post <= 4 / math.pi * pre * (1 + 1e-12))
     assert np.all(post <= 4.0)  # erf in [-1, 1]
     assert post.max() > 0.1  # the chaotic part of the grid is not trivially small
@@ -82,7 +84,8 @@ def test_name_metric_attribute_and_registry():
     da = net.forward_normalised(np.array([0.5, 2.0]), np.array([0.1, 1.0]))
     assert da.name == "forward_normalised"
     assert da.attrs["metric"] == "forward_normalised"
-    assert "forward_normalised" in METRICS
+    assert "forward_normalised" in METRICS and "forward_normalised" in FORWARD_METRICS
+    xr.testing.assert_identical(net.landscape("forward_normalised", [0.5, 2.0], [0.1, 1.0]), da)
     assert da.dims == ("sigma_w", "sigma_b")
 
 
@@ -95,8 +98,6 @@ def test_bad_input_names_the_argument():
 
 
 def test_landscape_cli_and_sweeps_accept_the_metric(tmp_path):
-    import xarray as xr
-
     from infoprop.cli import main
     from infoprop.sweep import open_landscape, run_sweep
 
@@ -108,7 +109,7 @@ def test_landscape_cli_and_sweeps_accept_the_metric(tmp_path):
     np.testing.assert_array_equal(stored.values, expected.values)
     spec = tmp_path / "spec.toml"
     spec.write_text(
-        'arch = "mlp"\nwidth = 8\ndepth = 5\nseed = 2\nmetric = ["divergence", "forward_normalised"]\n'
+        'arch = "mlp"\nwidth = 8\ndepth = 5\nseed = 2\nmetric = ["forward", "forward_normalised"]\n'
         "sigma_w = { start = 0.0, stop = 4.0, count = 6 }\nsigma_b = { start = 0.0, stop = 4.0, count = 5 }\n"
     )
     store = run_sweep(spec, tmp_path / "sweep.zarr").store

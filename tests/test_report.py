@@ -152,15 +152,6 @@ def test_cli_report_prints_labelled_estimators_and_writes_out(tmp_path, capsys):
     assert len(summary["levels"]) == 2
 
 
-def test_report_without_mean_field_line_says_so(tmp_path, monkeypatch):
-    # an architecture outside the plain mean-field map (as resnet will be): no line, no disagreement, a note
-    monkeypatch.setattr(fractal, "has_critical_line", lambda arch, activation: arch != "orthogonal")
-    summary = frontier_report(tmp_path, arch="orthogonal", width=8, depth=6, sigma_w=GRID, sigma_b=GRID, sides=[])
-    assert summary["mean_field_disagreement"] is None
-    assert "no mean-field critical line" in summary["mean_field_note"]
-    assert len(summary["levels"]) == 1 and "zoom" not in summary["files"]
-
-
 def test_which_archs_have_a_mean_field_line():
     assert fractal.has_critical_line("mlp", "erf") and fractal.has_critical_line("fdfd", "relu")
     assert not fractal.has_critical_line("resnet", "erf")  # residual: no fixed point, no line
@@ -174,7 +165,8 @@ def test_which_archs_have_a_mean_field_line():
 
 def test_report_arch_choices_come_from_the_network_registry(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path), "--no-progress", "--arch", "transformer"]) == 2
-    assert str(ARCHITECTURES) in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "arch must be one of" in err and all(repr(name) in err for name in ARCHITECTURES)
 
 
 @pytest.mark.parametrize(
@@ -184,7 +176,7 @@ def test_report_arch_choices_come_from_the_network_registry(tmp_path, capsys):
         (["--sigma-w", "0:4:10"], "sigma_w must be a 1-D grid of at least 129 values"),
         (["--threshold", "-1"], "threshold must be > 0"),
         (["--activation", "nope"], "activation must be one of"),
-        (["--arch", "transformer"], "arch must be one of ('mlp'"),
+        (["--arch", "transformer"], "arch must be one of"),
         (["--metric", "lyapunov"], "metric must be one of ('forward_normalised', 'forward')"),
         (["--sides", "0.1,0.4"], "sides must be decreasing numbers > 0"),
         (["--sides", "big"], "--sides must be comma-separated numbers or 'none'"),
@@ -216,3 +208,15 @@ def test_report_at_the_papers_depth_and_width_sits_beside_the_papers_values(tmp_
     assert full["authors"]["dimension"] > full["robust_at_threshold"]["dimension"]
     assert full["between_fraction"] > 0.1
     assert summary["mean_field_disagreement"] < 0.1
+
+
+def test_report_of_a_resnet_has_no_mean_field_line(tmp_path, capsys):
+    """A residual network has no critical line: the report runs, its disagreement is None and says so."""
+    argv = ["report", "--arch", "resnet", "--width", "8", "--depth", "6", "--sigma-w", "0:4:129", "--sides", "none"]
+    assert main([*argv, "--sigma-b", "0:4:129", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "no mean-field critical line" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["parameters"]["arch"] == "resnet" and summary["mean_field_disagreement"] is None
+    landscape = xr.open_zarr(tmp_path / "landscape.zarr")["forward_normalised"].load()
+    expected = RandomNetwork("resnet", 8, 6, activation="erf", seed=0).forward_normalised(GRID, GRID)
+    np.testing.assert_array_equal(landscape.values, expected.values)

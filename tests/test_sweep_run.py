@@ -40,7 +40,7 @@ arch = ["mlp", "fdf"]
 width = 8
 depth = [2, 3]
 seed = 1
-metric = ["divergence", "lyapunov"]
+metric = ["forward", "lyapunov"]
 sigma_w = { start = 0.5, stop = 3.0, count = 7 }
 sigma_b2 = { start = 0.0, stop = 1.0, count = 5 }
 tile = 3
@@ -50,7 +50,7 @@ SLOW_SPEC = """\
 arch = "mlp"
 width = 16
 depth = [300, 600]
-metric = "divergence"
+metric = "forward"
 sigma_w = { start = 0.5, stop = 3.0 }
 sigma_b = { start = 0.0, stop = 1.0 }
 resolution = 16
@@ -66,7 +66,7 @@ def direct(spec, number):
     )
     out = {}
     for metric in spec.metrics:
-        kwargs = {"inputs": spec.options["inputs"], "eps": spec.options["eps"]} if metric == "divergence" else {}
+        kwargs = {"inputs": spec.options["inputs"], "eps": spec.options["eps"]} if metric == "forward" else {}
         out[metric] = getattr(net, metric)(spec.sigma_w, spec.sigma_b, **kwargs)
     return out
 
@@ -109,8 +109,8 @@ def test_in_process_run_equals_direct_evaluation_bitwise(spec_file, in_process_s
     spec = load_spec(spec_file)
     assert_store_equals_direct(spec, in_process_store)
     ds = xr.open_zarr(in_process_store)
-    assert ds.divergence.dims == ("arch", "depth", "sigma_w", "sigma_b")
-    assert ds.divergence.chunks == ((1, 1), (1, 1), (3, 3, 1), (3, 2))  # chunks are the tiles
+    assert ds.forward.dims == ("arch", "depth", "sigma_w", "sigma_b")
+    assert ds.forward.chunks == ((1, 1), (1, 1), (3, 3, 1), (3, 2))  # chunks are the tiles
     assert list(ds.arch.values) == ["mlp", "fdf"]
     assert int(ds.width) == 8 and int(ds.seed) == 1 and str(ds.activation.values) == "erf"
     np.testing.assert_array_equal(ds.sigma_b.values, np.sqrt(np.linspace(0.0, 1.0, 5)))
@@ -118,6 +118,17 @@ def test_in_process_run_equals_direct_evaluation_bitwise(spec_file, in_process_s
     assert ds.attrs["infoprop_version"] and ds.attrs["sigma_convention"] == "std"
     assert json.loads(ds.attrs["parameters"]) == spec.canonical
     np.testing.assert_array_equal(ds.tile_count.values, 1)  # each tile computed once
+
+
+def test_progress_is_called_per_tile(tmp_path):
+    spec = parse_spec(SPEC.replace('depth = [2, 3]', 'depth = 2').replace('arch = ["mlp", "fdf"]', 'arch = "resnet"'))
+    seen = []
+    result = run_sweep(spec, tmp_path / "p.zarr", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(k, 6) for k in range(1, 7)] and len(result.computed) == 6
+    assert_store_equals_direct(spec, result.store)
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        run_sweep(spec, tmp_path / "q.zarr", progress=True)
+    assert not (tmp_path / "q.zarr").exists()
 
 
 def test_second_run_computes_nothing(spec_file, in_process_store, capsys):
@@ -164,8 +175,8 @@ def test_resume_computes_only_missing_tiles_and_ignores_crash_leftovers(spec_fil
     region = (*spec.experiment_index(crashed.experiment), *spec.tile_slices(crashed))
     import zarr
 
-    zarr.open_group(str(store), mode="r+")["divergence"][region] = -1.0
-    leftover = store / "divergence" / "c" / "0.0123456789abcdef0123456789abcdef.partial"
+    zarr.open_group(str(store), mode="r+")["forward"][region] = -1.0
+    leftover = store / "forward" / "c" / "0.0123456789abcdef0123456789abcdef.partial"
     leftover.parent.mkdir(parents=True, exist_ok=True)
     leftover.write_bytes(b"half a chunk")
 
@@ -182,7 +193,7 @@ def test_open_landscape_refuses_an_incomplete_landscape(spec_file, tmp_path):
     store = prepare_store(spec, tmp_path / "study.zarr")
     compute_tile(spec, store, spec.tiles()[0])
     with pytest.raises(ValueError, match="incomplete: 1 of 6 tiles written"):
-        open_landscape(store, metric="divergence", arch="mlp", depth=2)
+        open_landscape(store, metric="forward", arch="mlp", depth=2)
     assert [row["done"] for row in sweep_status(store)] == [1, 0, 0, 0]
 
 
@@ -254,7 +265,7 @@ def test_local_cluster_with_two_workers_equals_in_process_run(spec_file, in_proc
     out = tmp_path / "cluster.zarr"
     assert main(["sweep", "run", str(spec_file), "--out", str(out), "--workers", "2", "--no-progress"]) == 0
     reference, distributed = xr.open_zarr(in_process_store), xr.open_zarr(out)
-    for metric in ("divergence", "lyapunov"):
+    for metric in ("forward", "lyapunov"):
         assert np.array_equal(distributed[metric].values, reference[metric].values, equal_nan=True)
     np.testing.assert_array_equal(distributed.tile_count.values, 1)
 
@@ -347,7 +358,7 @@ def damage(store, spec):
     tiles = spec.tiles()
     deleted, garbage = tiles[1], tiles[8]
     group_index = lambda tile: "/".join(map(str, (*spec.experiment_index(tile.experiment), tile.i, tile.j)))  # noqa: E731
-    (store / "divergence" / "c" / group_index(deleted)).unlink()
+    (store / "forward" / "c" / group_index(deleted)).unlink()
     (store / "lyapunov" / "c" / group_index(garbage)).write_bytes(b"garbage\n")
     return deleted, garbage
 
@@ -370,7 +381,7 @@ def test_deleted_and_garbage_chunks_are_reported_and_resume_ends_bitwise_equal(
     experiment = spec.experiment(deleted.experiment)
     named = rf"missing or unreadable data in 1 of 6 tiles: tile \({deleted.i}, {deleted.j}\)"
     with pytest.raises(ValueError, match=named):
-        open_landscape(store, metric="divergence", arch=experiment["arch"], depth=experiment["depth"])
+        open_landscape(store, metric="forward", arch=experiment["arch"], depth=experiment["depth"])
     experiment = spec.experiment(garbage.experiment)
     selection = [f"arch={experiment['arch']}", f"depth={experiment['depth']}"]
     argv = ["report", "--from", str(store), "--metric", "lyapunov", "--out", str(tmp_path / "r")]
@@ -390,7 +401,7 @@ def test_corruption_inside_a_chunk_is_found_by_the_full_decode(spec_file, in_pro
     store = tmp_path / "flipped.zarr"
     shutil.copytree(in_process_store, store)
     tile = spec.tiles()[5]
-    chunk = store / "divergence" / "c" / "/".join(map(str, (*spec.experiment_index(tile.experiment), tile.i, tile.j)))
+    chunk = store / "forward" / "c" / "/".join(map(str, (*spec.experiment_index(tile.experiment), tile.i, tile.j)))
     data = bytearray(chunk.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the zstd header stays valid: only decoding (with its checksum) finds this
     chunk.write_bytes(bytes(data))

@@ -23,9 +23,14 @@ _EXPORTS: dict[str, str] = {
     "ACTIVATIONS": "infoprop._src.activations",
     # mean-field engine
     "MeanField": "infoprop._src.meanfield",
+    # network families (arch) and the landscape metrics
+    "Arch": "infoprop._src.arch",
+    "get_arch": "infoprop._src.arch",
+    "ARCHITECTURES": "infoprop._src.arch",
+    "OPERATORS": "infoprop._src.arch",
+    "METRICS": "infoprop._src.metrics",
     # finite-width engine
     "RandomNetwork": "infoprop._src.networks",
-    "ARCHITECTURES": "infoprop._src.networks",
     # one landscape, as `infoprop landscape` computes and writes it
     "compute_landscape": "infoprop._src.landscape",
     "write_landscape": "infoprop._src.landscape",

@@ -8,13 +8,12 @@ from ._src.plots.diagnostics import (
     plot_weights,
 )
 from ._src.plots.fractal import (
-    draw_landscape,
     plot_box_counts,
     plot_estimator_comparison,
     plot_frontier_dimensions,
     plot_landscape_grid,
 )
-from ._src.plots.landscape import plot_landscape
+from ._src.plots.landscape import draw_landscape, plot_landscape
 from ._src.plots.meanfield import plot_phase_diagram
 from ._src.plots.trainability import plot_comparison, plot_prediction
 

@@ -146,11 +146,9 @@ def _network(arch: str, width: int, depth: int, seed: int, dtype: str = "float32
     return RandomNetwork(arch, width, depth, activation=ACTIVATION, seed=seed, dtype=dtype)
 
 
-def _landscape(
-    arch: str, width: int, depth: int, seed: int, grid: np.ndarray, metric: str = "divergence"
-) -> xr.DataArray:
-    """``metric`` (a RandomNetwork method) of independent inputs at the last layer over ``grid x grid``."""
-    landscape = getattr(_network(arch, width, depth, seed), metric)(grid, grid, inputs="independent")
+def _landscape(arch: str, width: int, depth: int, seed: int, grid: np.ndarray, metric: str = "forward") -> xr.DataArray:
+    """``metric`` (:data:`infoprop.METRICS`) of independent inputs at the last layer over ``grid x grid``."""
+    landscape = _network(arch, width, depth, seed).landscape(metric, grid, grid, inputs="independent")
     return landscape.transpose("sigma_w", "sigma_b")
 
 
@@ -161,7 +159,8 @@ def _variable_attrs(da: xr.DataArray) -> dict[str, Any]:
 
 def _dataset(da: xr.DataArray, attrs: dict[str, Any]) -> xr.Dataset:
     """A landscape stack as a Dataset (variable named after the metric) carrying the recipe's provenance."""
-    return xr.Dataset({da.name or "divergence": _bare(da).assign_attrs(_variable_attrs(da))}, attrs=attrs)
+    name = da.name or da.attrs.get("metric", "forward")
+    return xr.Dataset({name: _bare(da).assign_attrs(_variable_attrs(da))}, attrs=attrs)
 
 
 def _labels(values: Any) -> np.ndarray:
@@ -256,7 +255,7 @@ def finite_size(ctx: _Context) -> list[Path]:
     )
     data = xr.Dataset(
         {
-            "divergence": stacked.assign_attrs(_long_name(landscapes)),
+            "forward": stacked.assign_attrs(_long_name(landscapes)),
             "disagreement": (
                 ("arch", "width", "reference"),
                 disagreement,
@@ -1132,7 +1131,7 @@ def width_recipe(ctx: _Context) -> list[Path]:
             network = _network("mlp", width, p["depth"], ctx.seed + seed)
             points_w = lines.ravel()
             points_b = np.repeat(sigma_b, p["n_sigma_w"])
-            values = network.divergence(points_w, points_b, inputs="independent", grid=False).values
+            values = network.forward(points_w, points_b, inputs="independent", grid=False).values
             ordered = (values.reshape(lines.shape) <= tau).mean(axis=1) * span
             shift[i, seed] = ordered - reference
         ctx.advance(f"N={width}")
@@ -1276,7 +1275,7 @@ def collapse(ctx: _Context) -> list[Path]:
                 values = _fdf_numpy(network, pw.ravel(), pb.ravel(), control, np.random.default_rng(seed))
                 values = values.reshape(pw.shape)
             else:
-                values = network.divergence(sigma_w, sigma_b, inputs="independent").values
+                values = network.forward(sigma_w, sigma_b, inputs="independent").values
             hit = (values <= COLLAPSE_LEVEL) & chaotic
             counts[a] += hit.sum(axis=0)
             if arch == "fdf" and first is None and hit.any():
@@ -1380,9 +1379,9 @@ def tradeoff(ctx: _Context) -> list[Path]:
     # float64: in the ordered phase both metrics fall far below float32 round-off (~1e-14 relative).
     network = _network("mlp", p["width"], p["depth"], ctx.seed, dtype="float64")
     layers = list(p["layers"])
-    separation = network.divergence(sigma_w, sigma_b, inputs="independent", layers=layers).isel(sigma_b=0)
+    separation = network.forward(sigma_w, sigma_b, inputs="independent", layers=layers).isel(sigma_b=0)
     ctx.advance("separation")
-    perturbed = network.divergence(sigma_w, sigma_b, inputs="perturbed", eps=p["eps"], layers=layers).isel(sigma_b=0)
+    perturbed = network.forward(sigma_w, sigma_b, inputs="perturbed", eps=p["eps"], layers=layers).isel(sigma_b=0)
     ctx.advance("robustness")
     robustness = perturbed / p["eps"] ** 2
     data = xr.Dataset(

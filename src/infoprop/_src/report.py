@@ -17,10 +17,10 @@ of a sweep; and the seed authors' estimator with their rule (maximum over the sw
 the paper's published value. The sweep is the authors' quarter-decade sweep from ``1e-5``, extended upwards
 past the largest ``L`` so that the maximum is bracketed (:func:`infoprop.fractal.bracketing_thresholds`).
 For the full view it also gives the disagreement with the mean-field class ``chi_1 < 1`` where mean field has a
-critical line for the architecture (:func:`infoprop.fractal.has_critical_line`; not for residual networks).
+critical line for the arch (:func:`infoprop.fractal.has_critical_line`; not for residual networks).
 
 With ``landscape=`` (a DataArray or a zarr store, e.g. one landscape of a sweep) the full view is taken from
-there and the network (architecture, activation, width, depth, seed, dtype) is re-drawn from its provenance
+there and the network (arch, activation, width, depth, seed, dtype) is re-drawn from its provenance
 for the zoom windows (the draw is a deterministic function of the seed).
 
 Files written to ``out``: ``landscape.zarr`` (full view), ``zoom.zarr`` (the windows), ``frontier.zarr`` and
@@ -60,7 +60,6 @@ REPORT_BYTES_PER_POINT = 256
 
 #: Metrics the report can analyse (forward divergences of two independent inputs).
 REPORT_METRICS: tuple[str, ...] = ("forward_normalised", "forward")
-_METHOD = {"forward_normalised": "forward_normalised", "forward": "divergence"}
 
 #: Built-in defaults: the seed paper's headline setting at the cheapest resolutions that resolve it
 #: (docs/fractal.md, "Resolution"; a few minutes on 2 CPU cores, docs/benchmarks.md).
@@ -107,10 +106,11 @@ def frontier_report(
         Output folder: new, empty, or (with ``overwrite=True``) one an earlier report wrote; checked before
         anything is computed (:class:`infoprop._src.output.OutputDir`). Files are written atomically.
     arch, activation, width, depth, seed
-        The network draw, as in :class:`infoprop.RandomNetwork` (``arch`` from its registry).
+        The network draw, as in :class:`infoprop.RandomNetwork` (``arch`` e.g. ``"mlp"`` or ``"resnet"``; a
+        residual arch has no mean-field critical line, so the disagreement is ``None`` and no line is drawn).
     metric : {"forward_normalised", "forward"}
         The landscape: the seed authors' normalised post-activation divergence (default) or infoprop's
-        pre-activation ``L`` (:meth:`~infoprop.RandomNetwork.divergence`), both of two independent inputs.
+        pre-activation ``L`` (:meth:`~infoprop.RandomNetwork.forward`), both of two independent inputs.
     sigma_w, sigma_b : 1-D array_like, optional
         Full-view grid axes (standard deviations, >= 0, at least 129 points: the boundary image is one
         smaller and box counting needs 128 pixels); default ``linspace(0, 4, resolution)`` each.
@@ -143,8 +143,8 @@ def frontier_report(
         labelled dimensions and the paper's value), ``mean_field_disagreement`` and ``files``.
     """
     from .activations import get_activation
-    from .fractal import PAPER_DIMENSIONS, PAPER_WINDOWS, dimension_summary, follow_frontier
-    from .networks import ARCHITECTURES
+    from .arch import get_arch
+    from .fractal import PAPER_DIMENSIONS, PAPER_WINDOWS, dimension_summary, follow_frontier, has_critical_line
 
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
     side_list = [float(s) for s in np.atleast_1d(as_float_array("sides", list(sides)))] if len(sides) else []
@@ -155,7 +155,7 @@ def frontier_report(
     if landscape is None:
         if selection is not None:
             raise ValueError(f"selection applies only together with landscape=, got selection={dict(selection)!r}")
-        arch = check_choice("arch", arch, ARCHITECTURES)
+        arch = get_arch(arch).name
         metric = check_choice("metric", metric, REPORT_METRICS)
         width = check_int("width", width, minimum=1)
         depth = check_int("depth", depth, minimum=1)
@@ -198,11 +198,12 @@ def frontier_report(
     n_full = 0 if source is not None else axes["sigma_w"].size * axes["sigma_b"].size
     total = n_full + len(side_list) * zoom_resolution**2
     if source is None:
-        landscape = getattr(network, _METHOD[metric])(
+        landscape = network.landscape(
+            metric,
             axes["sigma_w"],
             axes["sigma_b"],
             inputs="independent",
-            progress=None if progress is None else lambda done: progress(done, total),
+            progress=None if progress is None else lambda done, _: progress(done, total),
         ).transpose("sigma_w", "sigma_b")
     zoomed = None
     if side_list:
@@ -215,7 +216,7 @@ def frontier_report(
             zoom_resolution,
             threshold=threshold,
             targets=targets[: len(side_list)],
-            metric=_METHOD[metric],
+            metric=metric,
             inputs="independent",
             progress=None if progress is None else lambda k, n: progress(n_full + k * zoom_resolution**2, total),
         )
@@ -245,7 +246,7 @@ def frontier_report(
             }
         )
 
-    has_mean_field = _has_critical_line(arch, activation)
+    has_mean_field = has_critical_line(arch, activation)
     disagreement = None
     if has_mean_field:
         from .fractal import mean_field_disagreement
@@ -303,12 +304,6 @@ def frontier_report(
     write_text(json.dumps(summary, indent=2) + "\n", out_dir.file("summary.json"), overwrite=True)
     summary["files"]["summary"] = "summary.json"
     return summary
-
-
-def _has_critical_line(arch: str, activation: Any) -> bool:
-    from .fractal import has_critical_line
-
-    return has_critical_line(arch, activation)
 
 
 def _network(arch: str, width: int, depth: int, activation: Any, seed: int, **options: Any) -> Any:
@@ -395,5 +390,5 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
         if value != DEFAULTS[key] and value != label:
             raise ValueError(f"{key} must agree with the landscape's provenance ({key} = {label!r}), got {value!r}")
     # the draw's options, so that the zoom windows are evaluated with the same network as the stored full view
-    recorded["options"] = {k: provenance[k] for k in ("dtype", "operator", "kernel_size") if k in provenance}
+    recorded["options"] = {k: provenance[k] for k in ("dtype", "apply_method", "kernel_size") if k in provenance}
     return recorded

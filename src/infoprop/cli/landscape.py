@@ -8,6 +8,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from .._src.arch import ARCHITECTURES
+from .._src.metrics import FORWARD_METRICS, METRICS
 from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
 
 DEFAULT_RANGE = "0:4:256"
@@ -38,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("landscape")
     def landscape(
-        arch: Annotated[str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal.")] = "mlp",
+        arch: Annotated[
+            str, typer.Option("--arch", help=f"{' | '.join(ARCHITECTURES)}, or NAME+residual (e.g. cnn+residual).")
+        ] = "mlp",
         width: Annotated[int, typer.Option("--width", help="Width N.")] = 100,
         depth: Annotated[int, typer.Option("--depth", help="Depth D (layers).")] = 1000,
         activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = "erf",
@@ -50,9 +54,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--sigma-b", help=f"Bias STD range start:stop:count [default {DEFAULT_RANGE}].")
         ] = None,
         sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="Bias VARIANCE range.")] = None,
-        metric: Annotated[
-            str, typer.Option("--metric", help="forward | forward_normalised | backward | lyapunov.")
-        ] = "forward",
+        metric: Annotated[str, typer.Option("--metric", help=" | ".join(METRICS) + ".")] = "forward",
         inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward metrics only).")] = (
             "independent"
         ),
@@ -71,18 +73,21 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from .._src.arch import get_arch
         from .._src.common import check_choice, check_output
-        from .._src.landscape import compute_landscape, landscape_metrics, make_network, write_landscape
+        from .._src.landscape import compute_landscape, make_network, write_landscape
 
         apply_max_memory(max_memory)
         check_output(out, "store", overwrite=overwrite, name="--out")
         if plot is not None:
             check_output(plot, "figure", overwrite=overwrite, name="--plot")
         sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, DEFAULT_RANGE, DEFAULT_RANGE)
-        check_choice("--metric", metric, landscape_metrics())
-        if not metric.startswith("forward") and inputs != "independent":
-            raise ValueError(f"--inputs applies to the forward metrics only, got --metric {metric}")
-        if kernel_size is not None and arch != "cnn":
+        check_choice("--metric", metric, METRICS)
+        if metric not in FORWARD_METRICS and inputs != "independent":
+            raise ValueError(
+                f"--inputs applies to the forward metrics only ({', '.join(FORWARD_METRICS)}), got --metric {metric}"
+            )
+        if kernel_size is not None and get_arch(arch).operator != "conv":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
         net = make_network(
             arch, width, depth, activation, seed=seed, dtype=dtype, device=device, kernel_size=kernel_size

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from .._src.networks import ARCHITECTURES
 from .._src.report import DEFAULTS, REPORT_METRICS
 from ._common import MaxMemory, Overwrite, apply_max_memory
 
@@ -20,7 +19,9 @@ def report(
     out: Annotated[
         Path, typer.Option("--out", help="Output folder: new, empty, or infoprop's own (with --overwrite).")
     ] = Path("out"),
-    arch: Annotated[str, typer.Option("--arch", help=" | ".join(ARCHITECTURES) + ".")] = DEFAULTS["arch"],
+    arch: Annotated[
+        str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal | resnet | NAME+residual.")
+    ] = DEFAULTS["arch"],
     activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = DEFAULTS["activation"],
     width: Annotated[int, typer.Option("--width", help="Network width N.")] = DEFAULTS["width"],
     depth: Annotated[int, typer.Option("--depth", help="Network depth D.")] = DEFAULTS["depth"],

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from ..arch import get_arch
 from ..common import check_int, check_memory, check_output, remove_output, resolve_device
+from ..metrics import FORWARD_METRICS
 from .spec import SweepSpec, Tile, load_spec
 from .store import (
     check_store,
@@ -79,7 +81,7 @@ def run_sweep(
     *,
     workers: int | None = None,
     scheduler: str | None = None,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
 ) -> SweepResult:
     """Compute every missing tile of ``spec`` into the zarr store ``out`` (created if needed).
@@ -96,8 +98,9 @@ def run_sweep(
         Start a local ``dask.distributed.LocalCluster`` with this many worker processes (one thread each).
     scheduler : str, optional
         Address of a running dask scheduler (``tcp://HOST:PORT``) whose workers can write to ``out``.
-    progress : bool
-        Show a Rich progress bar (tiles done, throughput, ETA) on stderr.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every tile this run computes (``total``: the tiles missing when
+        it started). ``infoprop sweep run`` shows a Rich bar with it.
     overwrite : bool, keyword-only
         Replace an existing infoprop store at ``out`` that cannot be resumed (another spec or version). A store
         of the same spec is always resumed; a path that is not an infoprop store is never replaced.
@@ -110,6 +113,8 @@ def run_sweep(
     """
     if workers is not None and scheduler is not None:
         raise ValueError("give either workers or scheduler, not both")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
     if workers is not None:
         workers = check_int("workers", workers, minimum=1)
     if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
@@ -133,14 +138,21 @@ def run_sweep(
         reset_tiles(spec, store, repaired)
         counts = tile_counts(spec, store)
         todo = [tile for tile in tiles if counts[tile_index(spec, tile)] == 0]
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
+
         try:
-            with _progress_bar(len(todo), enabled=progress) as advance:
-                if client is None:
-                    for tile in todo:
-                        compute_tile(spec, store, tile)
-                        advance()
-                else:
-                    _run_on_dask(client, spec, store, todo, advance)
+            if client is None:
+                for tile in todo:
+                    compute_tile(spec, store, tile)
+                    advance()
+            else:
+                _run_on_dask(client, spec, store, todo, advance)
         except DETERMINISTIC:
             if not existed and not np.any(tile_counts(spec, store) > 0):
                 remove_output(store, "store")  # created by this run and still empty: leave nothing behind
@@ -202,7 +214,7 @@ def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
     experiment = spec.experiment(tile.experiment)
     options = spec.options
     arch_options = ()
-    if experiment["arch"] == "cnn" and "kernel_size" in options:
+    if get_arch(experiment["arch"]).operator == "conv" and "kernel_size" in options:
         arch_options = (("kernel_size", options["kernel_size"]),)
     network = _network(
         experiment["arch"],
@@ -218,11 +230,9 @@ def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
     sigma_w, sigma_b = spec.sigma_w[rows], spec.sigma_b[cols]
     values = {}
     for metric in spec.metrics:
-        if metric in ("divergence", "forward_normalised"):
-            method = getattr(network, metric)
-            values[metric] = method(sigma_w, sigma_b, inputs=options["inputs"], eps=options["eps"])
-        else:
-            values[metric] = getattr(network, metric)(sigma_w, sigma_b)
+        # the spec's inputs/eps are options of the forward metrics
+        metric_options = {"inputs": options["inputs"], "eps": options["eps"]} if metric in FORWARD_METRICS else {}
+        values[metric] = network.landscape(metric, sigma_w, sigma_b, **metric_options)
     return values
 
 
@@ -301,40 +311,3 @@ def _tile_task(spec: SweepSpec, store: str, tile: Tile) -> tuple[type[Exception]
     except DETERMINISTIC as exc:
         return type(exc) if type(exc) in DETERMINISTIC else ValueError, str(exc)
     return None
-
-
-@contextmanager
-def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
-    """Yield ``advance()``; with ``enabled`` a Rich bar on stderr shows tiles done, tiles/s and the ETA."""
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tiles"),
-        TextColumn("[progress.data.speed]{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task("tiles", total=total, rate="")
-
-        def advance() -> None:
-            bar.advance(task)
-            speed = bar.tasks[0].speed
-            bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
-
-        yield advance

@@ -28,8 +28,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..activations import ACTIVATIONS
+from ..arch import get_arch
 from ..common import check_choice, check_int, check_memory, check_real
-from ..networks import ARCHITECTURES, DTYPES, INPUTS, METRICS
+from ..metrics import METRICS
+from ..networks import DTYPES, INPUTS
 
 #: Experiment axes in the order of the store's dimensions (before ``sigma_w``, ``sigma_b``).
 AXES: tuple[str, ...] = ("arch", "activation", "width", "depth", "seed")
@@ -55,7 +57,7 @@ _KEYS = (
 DEFAULTS: dict[str, Any] = {
     "activation": "erf",
     "seed": 0,
-    "metric": "divergence",
+    "metric": "forward",
     "tile": 100,
     "dtype": "float32",
     "device": "cpu",
@@ -201,7 +203,7 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         return checked_items, is_dim
 
     checks: dict[str, Callable[[str, Any], Any]] = {
-        "arch": lambda k, v: check_choice(k, v, ARCHITECTURES),
+        "arch": lambda k, v: get_arch(v).name,
         "activation": lambda k, v: check_choice(k, v, ACTIVATIONS),
         "width": lambda k, v: check_int(k, v, minimum=1),
         "depth": lambda k, v: check_int(k, v, minimum=1),
@@ -238,7 +240,7 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         "eps": checked("eps", lambda: check_real("eps", values["eps"], minimum=0.0, strict_minimum=True)),
     }
     if "kernel_size" in values:
-        if "cnn" not in axes["arch"]:
+        if not any(get_arch(a).operator == "conv" for a in axes["arch"]):
             raise fail("kernel_size", "kernel_size applies to arch 'cnn' only, and arch does not include it")
         kernel = checked("kernel_size", lambda: check_int("kernel_size", values["kernel_size"], minimum=1))
         if kernel > min(axes["width"]):

@@ -36,20 +36,15 @@ from ..common import (
     remove_output,
     temporary_sibling,
 )
+from ..metrics import METRIC_INFO
 from .spec import AXES, SweepSpec, Tile, parse_spec
 
 STATUS = "tile_count"
 PROVENANCE = "provenance"
 KIND = "sweep"
-#: long_name and units of each metric's data variable (those of the engine's results, at d = D).
+#: long_name and units of each metric's data variable (those of the engine's results).
 METRIC_ATTRS: dict[str, dict[str, str]] = {
-    "divergence": {"long_name": "forward divergence L^(D) = ||h^D(x1) - h^D(x2)||^2 / N", "units": "1"},
-    "forward_normalised": {
-        "long_name": "normalised post-activation divergence ||phi(h^D(x1)) - phi(h^D(x2))||^2 / N",
-        "units": "1",
-    },
-    "backward_divergence": {"long_name": "backward divergence L' = ||J^T g1 - J^T g2||", "units": "1"},
-    "lyapunov": {"long_name": "finite-size Lyapunov exponent (1/D) ln(||J v|| / ||v||)", "units": "1/layer"},
+    name: {"long_name": info.long_name, "units": info.units} for name, info in METRIC_INFO.items()
 }
 _PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -301,7 +296,7 @@ def open_landscape(store: str | os.PathLike[str], metric: str | None = None, **s
     Returns
     -------
     xarray.DataArray
-        Exactly what the finite-width engine returns for the whole grid (``RandomNetwork(...).divergence(
+        Exactly what the finite-width engine returns for the whole grid (``RandomNetwork(...).forward(
         sigma_w, sigma_b)`` etc.): values on dims (sigma_w, sigma_b), sigma as standard deviations, the same
         name, coordinates and attributes (``long_name``, ``units`` and the provenance: ``parameters`` JSON with
         arch, activation, width, depth, seed, dtype, device, ...).
