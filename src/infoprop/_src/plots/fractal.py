@@ -28,6 +28,14 @@ __all__ = [
     "plot_report_landscapes",
 ]
 
+
+def _log_label(landscape: Any) -> str:
+    """Colour-bar label: ``log10`` of the landscape's metric (its ``metric`` attribute), e.g. ``log10 L_post``."""
+    metric = getattr(landscape, "attrs", {}).get("metric", "forward")
+    symbol = {"forward": "L", "forward_normalised": "L_post (normalised divergence)"}.get(metric, metric)
+    return f"log10 {symbol}"
+
+
 def plot_landscape_grid(
     landscapes: Mapping[tuple[str, str], Any],
     *,
@@ -68,7 +76,7 @@ def plot_landscape_grid(
             if j > 0:
                 ax.set_ylabel("")
     if image is not None:
-        fig.colorbar(image, ax=axes, label="log10 L", shrink=0.8)
+        fig.colorbar(image, ax=axes, label=_log_label(next(iter(landscapes.values()))), shrink=0.8)
     if title:
         fig.suptitle(title)
     return fig
@@ -202,7 +210,7 @@ def plot_report_landscapes(
         ax.set_title(label, fontsize=9)
         if k:
             ax.set_ylabel("")
-    fig.colorbar(image, ax=list(axes), label="log10 L", shrink=0.85)
+    fig.colorbar(image, ax=list(axes), label=_log_label(windows[0]), shrink=0.85)
     lines = [title] if title else []
     lines.append(
         f"black: frontier L = {threshold:g}; cyan: next window"
