@@ -160,7 +160,7 @@ def test_multi_variable_store_needs_a_metric(tmp_path):
 
 def test_report_rejects_a_landscape_that_is_not_the_forward_divergence(tmp_path):
     store = two_variable_store(tmp_path / "two.zarr")
-    with pytest.raises(ValueError, match=r"forward divergence \(forward_normalised or forward\) of independent"):
+    with pytest.raises(ValueError, match=r"forward divergence \(forward or forward_normalised\) of independent"):
         frontier_report(tmp_path / "out", landscape=store, selection={"metric": "lyapunov"})
     assert not (tmp_path / "out" / "summary.json").exists()
 

@@ -177,7 +177,7 @@ def test_report_arch_choices_come_from_the_network_registry(tmp_path, capsys):
         (["--threshold", "-1"], "threshold must be > 0"),
         (["--activation", "nope"], "activation must be one of"),
         (["--arch", "transformer"], "arch must be one of"),
-        (["--metric", "lyapunov"], "metric must be one of ('forward_normalised', 'forward')"),
+        (["--metric", "lyapunov"], "metric must be one of ('forward', 'forward_normalised')"),
         (["--sides", "0.1,0.4"], "sides must be decreasing numbers > 0"),
         (["--sides", "big"], "--sides must be comma-separated numbers or 'none'"),
         (["--zoom-resolution", "10"], "zoom_resolution must be an integer >= 129"),

@@ -51,6 +51,7 @@ from .common import (
     write_text,
     write_zarr,
 )
+from .metrics import FORWARD_METRICS
 
 __all__ = ["DEFAULTS", "REPORT_METRICS", "frontier_report"]
 
@@ -59,7 +60,7 @@ __all__ = ["DEFAULTS", "REPORT_METRICS", "frontier_report"]
 REPORT_BYTES_PER_POINT = 256
 
 #: Metrics the report can analyse (forward divergences of two independent inputs).
-REPORT_METRICS: tuple[str, ...] = ("forward_normalised", "forward")
+REPORT_METRICS: tuple[str, ...] = FORWARD_METRICS
 
 #: Built-in defaults: the seed paper's headline setting at the cheapest resolutions that resolve it
 #: (docs/fractal.md, "Resolution"; a few minutes on 2 CPU cores, docs/benchmarks.md).
