@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .._src.report import DEFAULTS, REPORT_METRICS
-from ._common import MaxMemory, Overwrite, apply_max_memory
+from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar
 
 _GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
 _SIDES = ",".join(f"{s:g}" for s in DEFAULTS["sides"])
@@ -101,10 +101,9 @@ def report(
         overwrite=overwrite,
         **where,
     )
-    if progress and source is None:  # with --from, errors in the store come first: no bar to break the one line
-        summary = _with_progress(out, kwargs)
-    else:
-        summary = frontier_report(out, **kwargs)
+    # the bar appears with the first evaluated grid point: an error before any work stays the only line on stderr
+    with progress_bar("landscape and zoom windows", "grid points", enabled=progress) as advance:
+        summary = frontier_report(out, progress=advance, **kwargs)
     _print_summary(out, summary)
 
 
@@ -115,24 +114,6 @@ def _parse_sides(text: str) -> list[float]:
         return [float(part) for part in text.split(",")]
     except ValueError:
         raise ValueError(f"--sides must be comma-separated numbers or 'none', got {text!r}") from None
-
-
-def _with_progress(out: Path, kwargs: dict) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .._src.report import frontier_report
-    from ._common import console
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:  # an error stays the only line on stderr
-        task = bar.add_task("landscape and zoom windows (grid points)", total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        summary = frontier_report(out, progress=advance, **kwargs)
-        bar.update(task, description="landscapes, box counting, files: done")
-    return summary
 
 
 def _number(entry: dict) -> str:
