@@ -103,8 +103,8 @@ def test_resnet_is_the_mlp_draw():
 
 
 def _numpy_metrics(net, sw, sb):
-    """forward, backward (at layer 0) and lyapunov of ``net`` at one point: a NumPy float64 loop over
-    ``net.operator_matrix`` with explicit layer Jacobians ``J_l = sigma_w A_l diag(phi'(h^{l-1})) [+ I]``."""
+    """forward, forward_normalised, backward (at layer 0) and lyapunov of ``net`` at one point: a NumPy float64
+    loop over ``net.operator_matrix`` with explicit layer Jacobians ``J_l = sigma_w A_l diag(phi'(h^{l-1})) [+ I]``."""
     from scipy import special
 
     phi = special.erf
@@ -121,9 +121,10 @@ def _numpy_metrics(net, sw, sb):
                 jac = step @ jac
         states[key] = h
     forward = np.sum((states["x1"] - states["x2"]) ** 2) / net.width
+    forward_normalised = np.sum((phi(states["x1"]) - phi(states["x2"])) ** 2) / net.width  # post-activations
     backward = np.linalg.norm(jac.T @ (vec["g1"] - vec["g2"]))
     lyapunov = np.log(np.linalg.norm(jac @ vec["v"]) / np.linalg.norm(vec["v"])) / net.depth
-    return {"forward": forward, "backward": backward, "lyapunov": lyapunov}
+    return {"forward": forward, "forward_normalised": forward_normalised, "backward": backward, "lyapunov": lyapunov}
 
 
 def test_adding_an_operator_is_one_class():
