@@ -184,3 +184,17 @@ def test_half_square_difference_keeps_precision_near_one(name):
             k = a * qm * c + (1 - a) ** 2 * relu
             ref = qm * (1 + a * a) / 2 - k
     np.testing.assert_allclose(kern.half_square_difference(np.array(q), np.array(eps)), float(ref), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_asymptotic_beyond_marks_where_the_curvature_ends(name):
+    """Beyond ``asymptotic_beyond`` the activation is linear or constant to ~1e-17 (second derivative times u^2
+    against the value); sin, the one registry activation with structure at every scale, has no such bound."""
+    act = get_activation(name)
+    u = np.concatenate([-np.geomspace(60.0, 1e4, 50), np.geomspace(60.0, 1e4, 50)])
+    curvature = np.abs(act.d2phi(u)) * u * u / np.maximum(np.abs(act.phi(u)), 1.0)
+    if act.asymptotic_beyond is None:
+        assert name == "sin" and curvature.max() > 0.1
+    else:
+        assert act.asymptotic_beyond == 60.0 and curvature.max() < 1e-17
+    assert get_activation(lambda t: torch.tanh(t)).asymptotic_beyond is None

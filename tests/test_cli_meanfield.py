@@ -67,6 +67,13 @@ def test_plot_function_handles_every_variable(tmp_path):
         (["--variable", "entropy"], "--variable must be one of"),
         (["--method", "magic"], "method must be one of"),
         (["--bogus"], "bogus"),
+        (["--arch", "cnn", "--activation", "relu"], "has no mean-field map"),
+        (["--arch", "transformer"], "arch must be one of"),
+        (["--depth", "3"], "--depth applies to --arch resnet only"),
+        (["--arch", "resnet", "--depth", "0"], "--depth must be an integer >= 1"),
+        (["--arch", "resnet", "--activation", "sin"], "give --depth D"),
+        (["--arch", "resnet", "--variable", "chi1"], "--variable must be one of"),
+        (["--arch", "resnet", "--variable", "c"], "--variable must be one of"),  # c needs --depth
     ],
 )
 def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, capsys, args, match):
@@ -96,3 +103,27 @@ def test_summary_reports_critical_points(tmp_path, capsys):
     )
     stdout = capsys.readouterr().out
     assert f"{math.sqrt(math.pi) / 2:.6g}" in stdout
+
+
+def test_resnet_writes_asymptotics_and_depth_moments(tmp_path, capsys):
+    out, plot = tmp_path / "res.zarr", tmp_path / "res.png"
+    args = ["meanfield", "--arch", "resnet", "--activation", "erf", "--sigma-w", "0:3:7", "--sigma-b", "0:1:4"]
+    assert main([*args, "--depth", "6", "--out", str(out), "--plot", str(plot), "--variable", "c"]) == 0
+    stdout = capsys.readouterr().out
+    assert "no fixed point" in stdout and "depth 6 (independent unit inputs)" in stdout
+    assert plot.stat().st_size > 10_000
+    ds = xr.open_zarr(out).load()
+    sw, sb = np.linspace(0, 3, 7), np.linspace(0, 1, 4)
+    mf = MeanField("erf", arch="resnet")
+    asym = ds[["q_slope", "q_ratio", "c_limit", "c_exponent"]].drop_vars("layer")
+    xr.testing.assert_allclose(asym, mf.residual_asymptotics(sw, sb))
+    depth6 = mf.trajectory(sw, sb, q0=1.0, c0=0.0, depth=6, layers=[6]).isel(layer=0)
+    xr.testing.assert_allclose(ds[["q11", "q22", "q12", "c", "divergence"]], depth6)
+    assert json.loads(ds.attrs["parameters"])["arch"] == "resnet"
+    # without --depth only the asymptotics; activations without an asymptotic form need --depth
+    assert main([*args, "--out", str(tmp_path / "a.zarr")]) == 0
+    assert "add --depth D" in capsys.readouterr().out
+    assert set(xr.open_zarr(tmp_path / "a.zarr").data_vars) == {"q_slope", "q_ratio", "c_limit", "c_exponent"}
+    sin = ["meanfield", "--arch", "resnet", "--activation", "sin", "--sigma-w", "0.5:1:2", "--sigma-b", "0.1"]
+    assert main([*sin, "--depth", "3", "--out", str(tmp_path / "s.zarr")]) == 0
+    assert set(xr.open_zarr(tmp_path / "s.zarr").data_vars) == {"q11", "q22", "q12", "c", "divergence"}

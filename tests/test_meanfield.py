@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from types import SimpleNamespace
 
 import mpmath as mp
 import numpy as np
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import integrate, optimize
 
 from infoprop._src.activations import get_activation
-from infoprop._src.meanfield import CRITICAL_TOLERANCE, PHASES, MeanField, phase_labels
+from infoprop._src.meanfield import CRITICAL_TOLERANCE, MEAN_FIELD_ARCHS, PHASES, MeanField, phase_labels
 
 ORDERED, CHAOTIC, CRITICAL, UNBOUNDED = range(4)
 
@@ -256,7 +257,7 @@ def test_correlations_converge_at_rate_chi_c(name, sw, sb):
     # that linear step instead, so that q^l = q* from layer 1 on
     q0 = (q - sb**2) / sw**2
     traj = mf.trajectory(sw, sb, q0=q0, c0=0.2, depth=depth)
-    np.testing.assert_allclose(traj.q1.values[1:], q, rtol=1e-12)
+    np.testing.assert_allclose(traj.q11.values[1:], q, rtol=1e-12)
     gap = np.abs(traj.c.values - c_star)
     chi_c = mf.chi_c(sw, sb)
     # geometric approach at the predicted rate: local rate and the whole tail from layer 10 on
@@ -314,9 +315,10 @@ def test_phase_diagram_dataset_is_self_describing(tmp_path):
 def test_trajectory_conventions_and_precision():
     mf = MeanField("erf")
     ds = mf.trajectory([1.0, 2.0], 0.3, q0=(1.0, 2.0), c0=0.5, depth=4)
-    assert ds.q1.dims == ("layer", "sigma_w") and ds.layer.values.tolist() == [0, 1, 2, 3, 4]
-    np.testing.assert_allclose(ds.q1.values[1], np.array([1.0, 4.0]) * 1.0 + 0.09)  # layer 1 acts on x itself
-    np.testing.assert_allclose(ds.divergence, ds.q1 + ds.q2 - 2 * ds.q12, rtol=1e-12)
+    assert ds.q11.dims == ("sigma_w", "layer") and ds.layer.values.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose(ds.q11.values[:, 1], np.array([1.0, 4.0]) * 1.0 + 0.09)  # layer 1 acts on x itself
+    np.testing.assert_allclose(ds.q22.values[:, 1], np.array([1.0, 4.0]) * 2.0 + 0.09)
+    np.testing.assert_allclose(ds.divergence, ds.q11 + ds.q22 - 2 * ds.q12, rtol=1e-12)
     # nearly identical inputs: the divergence keeps full relative precision (closed form vs quadrature)
     numeric = MeanField(dataclasses.replace(get_activation("erf"), kernels=None))
     a = mf.trajectory(1.5, 0.2, q0=1.0, c0=1 - 1e-10, depth=3).divergence.values
@@ -370,9 +372,279 @@ def test_trajectory_keeps_only_the_requested_layers_with_identical_values():
     full = mf.trajectory(sw, sb, depth=25)
     kept = mf.trajectory(sw, sb, depth=25, layers=[25, 1, 0])
     assert list(kept["layer"].values) == [25, 1, 0]
-    for name in ("q1", "q2", "q12", "c", "divergence"):
+    for name in ("q11", "q22", "q12", "c", "divergence"):
         np.testing.assert_array_equal(kept[name].values, full[name].sel(layer=[25, 1, 0]).values)
     with pytest.raises(ValueError, match="layers must be an integer <= 25, got 26"):
         mf.trajectory(sw, sb, depth=25, layers=[26])
     with pytest.raises(ValueError, match="layers must be distinct"):
         mf.trajectory(sw, sb, depth=25, layers=[3, 3])
+
+
+# --------------------------------------------------------------------------- architectures
+def test_every_finite_width_arch_has_a_mean_field_statement():
+    from infoprop._src.networks import ARCHITECTURES
+
+    assert set(ARCHITECTURES) <= set(MEAN_FIELD_ARCHS)
+    for arch, kind in MEAN_FIELD_ARCHS.items():
+        mf = MeanField("tanh", arch=arch)
+        assert mf.arch == arch and mf.residual == (kind == "residual")
+
+
+def test_arch_accepts_a_description_object_and_rejects_bad_values():
+    described = MeanField("erf", arch=SimpleNamespace(residual=True, arch="resnet"))
+    assert described.residual and described.arch == "resnet"
+    assert MeanField("erf", arch=SimpleNamespace(residual=False)).arch == "mlp"
+    xr.testing.assert_identical(
+        described.trajectory(1.2, 0.3, depth=3), MeanField("erf", arch="resnet").trajectory(1.2, 0.3, depth=3)
+    )
+    # the engine's description: operator name + residual flag + arch name, e.g. a residual circulant network
+    conv_res = SimpleNamespace(operator="conv", residual=True, name="cnn+residual")
+    assert MeanField("tanh", arch=conv_res).residual and MeanField("tanh", arch=conv_res).arch == "cnn+residual"
+    with pytest.raises(ValueError, match="arch 'cnn\\+residual' with activation 'gelu' has no mean-field map"):
+        MeanField("gelu", arch=conv_res)
+    assert MeanField("tanh", arch="fdfd+residual").residual and not MeanField("tanh", arch="fdfd").residual
+    for bad in ("transformer", "resnet+residual"):
+        with pytest.raises(ValueError, match="arch must be one of"):
+            MeanField("erf", arch=bad)
+    with pytest.raises(TypeError, match="boolean 'residual' attribute"):
+        MeanField("erf", arch=SimpleNamespace(residual="yes"))
+    # circulant and FDF operators: one random gain on the constant mode, so E[phi] != 0 has no map
+    for arch in ("cnn", "fdf"):
+        with pytest.raises(ValueError, match=f"arch '{arch}' with activation 'relu' has no mean-field map"):
+            MeanField("relu", arch=arch)
+        assert MeanField("tanh", arch=arch).q_star(1.5, 0.3) == MeanField("tanh").q_star(1.5, 0.3)
+
+
+def test_arch_accepts_the_engines_network_description():
+    """Runs once the network-description module (issue 12, engine side) is present."""
+    arch_module = pytest.importorskip("infoprop._src.arch")
+    names = [*arch_module.PRESETS, *(f"{n}+residual" for n, a in arch_module.PRESETS.items() if not a.residual)]
+    for name in names:
+        arch = arch_module.get_arch(name)
+        odd_only = arch.operator in ("conv", "fdf")
+        mf = MeanField("tanh", arch=arch)
+        assert mf.arch == arch.name and mf.residual == arch.residual == (arch.mean_field == "residual")
+        if odd_only:
+            with pytest.raises(ValueError, match="has no mean-field map"):
+                MeanField("relu", arch=arch)
+        else:
+            assert MeanField("relu", arch=arch).residual == arch.residual
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["q_star", "chi1", "chi_q", "c_star", "chi_c", "xi_q", "xi_c", "xi_grad", "phase_diagram"],
+)
+def test_fixed_point_quantities_of_residual_networks_raise(method):
+    mf = MeanField("tanh", arch="resnet")
+    with pytest.raises(ValueError, match=f"{method} is a fixed-point quantity .* Use trajectory"):
+        getattr(mf, method)([1.0], [0.5])
+    for name in ("critical_sigma_w", "critical_sigma_b"):
+        with pytest.raises(ValueError, match=f"{name} is a fixed-point quantity"):
+            getattr(mf, name)(0.5)
+
+
+def test_trajectory_speaks_the_vocabulary_of_the_finite_width_moments():
+    """Same variable names and dims as RandomNetwork.moments, so the two subtract without broadcasting."""
+    from infoprop._src.networks import RandomNetwork
+
+    sw, sb = np.array([0.8, 1.6]), np.array([0.0, 0.3, 0.9])
+    emp = RandomNetwork("mlp", 64, 3, "tanh", seed=1, dtype="float64").moments(sw, sb, layers=[0, 1, 2, 3])
+    mf = MeanField("tanh").trajectory(sw, sb, q0=1.0, c0=0.0, depth=3)
+    assert set(emp.data_vars) == set(mf.data_vars) == {"q11", "q22", "q12", "c", "divergence"}
+    for name in mf.data_vars:
+        assert emp[name].dims == mf[name].dims == ("sigma_w", "sigma_b", "layer")
+        assert (emp[name] - mf[name]).shape == (2, 3, 4)
+    # scalar sigma_w: a scalar coordinate in both
+    one = MeanField("tanh").trajectory(0.8, sb, depth=3)
+    assert one.q11.dims == RandomNetwork("mlp", 64, 3, "tanh", seed=1).moments(0.8, sb, layers=[0, 1, 2, 3]).q11.dims
+    # c = 0/0 (sigma_w = sigma_b = 0) is NaN in both engines
+    assert np.isnan(MeanField("tanh").trajectory(0.0, 0.0, depth=2).c.values[1:]).all()
+
+
+# --------------------------------------------------------------------------- residual networks: exact recursion
+MP_PHI["relu"] = (lambda x: max(0, x), lambda x: 1 if x > 0 else 0, (0,))
+
+
+def _cross_reference(name: str, q1, q2, q12) -> float:
+    """E[phi(u1) phi(u2)] for Var u_i = q_i, Cov = q12, independently of the engine.
+
+    ``u1 = sqrt(q1) z1``, ``u2 = m + b z2`` with ``m = (q12 / sqrt(q1)) z1``, ``b^2 = q2 - q12^2 / q1``. erf and relu:
+    the inner expectation in closed form (``E[erf(m + b z)] = erf(m / sqrt(1 + 2 b^2))``,
+    ``E[relu(m + b z)] = m Phi(m / b) + b pdf(m / b)``) and the outer one by mpmath tanh-sinh quadrature;
+    tanh: nested adaptive scipy quadrature.
+    """
+    if name == "tanh":
+        q1, q2, q12 = float(q1), float(q2), float(q12)
+        s1 = math.sqrt(q1)
+        a, b = q12 / s1, math.sqrt(q2 - q12 * q12 / q1)
+        pdf = lambda z: math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+
+        def quad(g):
+            return integrate.quad(g, -12, 12, epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+
+        return quad(lambda z1: math.tanh(s1 * z1) * quad(lambda z2: math.tanh(a * z1 + b * z2) * pdf(z2)) * pdf(z1))
+    s1 = mp.sqrt(q1)
+    a, b = q12 / s1, mp.sqrt(q2 - q12 * q12 / q1)
+    if name == "erf":
+        outer = lambda z: mp.erf(s1 * z) * mp.erf(a * z / mp.sqrt(1 + 2 * b * b))  # noqa: E731
+    else:
+        outer = lambda z: max(0, s1 * z) * (a * z * mp.ncdf(a * z / b) + b * mp.npdf(a * z / b))  # noqa: E731
+    return mp.quad(lambda z: outer(z) * mp.npdf(z), [-mp.inf, -1, 0, 1, mp.inf])
+
+
+RESIDUAL_CASES = [
+    ("erf", 1.0, 0.3),
+    ("erf", 2.5, 1.0),
+    ("erf", 0.6, 0.0),
+    ("tanh", 1.2, 0.2),
+    ("tanh", 2.0, 0.8),
+    ("relu", 1.0, 0.0),
+    ("relu", 1.5, 0.5),
+    ("relu", 0.7, 1.0),
+]
+
+
+@pytest.mark.parametrize(("name", "sw", "sb"), RESIDUAL_CASES)
+def test_residual_trajectory_matches_independent_quadrature(name, sw, sb):
+    """q11, q22, q12 (the cross term), c and L of h^l = h^(l-1) + sigma_w A phi(h^(l-1)) + sigma_b b, to 1e-8."""
+    depth, q0, c0 = (4 if name == "tanh" else 6), (1.0, 1.7), 0.35
+    with mp.workdps(20):
+        sw2, sb2 = mp.mpf(sw) ** 2, mp.mpf(sb) ** 2
+        q1, q2 = mp.mpf(q0[0]), mp.mpf(q0[1])
+        q12 = mp.mpf(c0) * mp.sqrt(q1 * q2)
+        rows = [(q1, q2, q12)]
+        for layer in range(1, depth + 1):
+            if layer == 1:  # layer 1 acts on x itself
+                q1, q2, q12 = sw2 * q1 + sb2, sw2 * q2 + sb2, sw2 * q12 + sb2
+            else:
+                e1, e2 = mp_second_moment(name, q1), mp_second_moment(name, q2)
+                k = _cross_reference(name, q1, q2, q12)
+                q1, q2, q12 = q1 + sw2 * e1 + sb2, q2 + sw2 * e2 + sb2, q12 + sw2 * k + sb2
+            rows.append((q1, q2, q12))
+        ref = {
+            "q11": [float(r[0]) for r in rows],
+            "q22": [float(r[1]) for r in rows],
+            "q12": [float(r[2]) for r in rows],
+            "c": [float(r[2] / mp.sqrt(r[0] * r[1])) for r in rows],
+            "divergence": [float(r[0] + r[1] - 2 * r[2]) for r in rows],
+        }
+    assert ref["q11"][-1] > 1.5 * ref["q11"][1]  # the skip connection accumulates
+    for method in ("fast", "quadrature"):
+        ds = MeanField(name, arch="resnet", method=method).trajectory(sw, sb, q0=q0, c0=c0, depth=depth)
+        for var, values in ref.items():
+            assert ds[var].dims == ("layer",)
+            np.testing.assert_allclose(ds[var].values, values, rtol=1e-8, err_msg=f"{method} {var}")
+
+
+# --------------------------------------------------------------------------- residual networks: asymptotic laws
+def test_residual_saturating_laws_over_long_trajectories():
+    """erf (closed-form kernel, depth 20000): the predicted linear growth of q with its sqrt(l) correction, the
+    limit c_inf of c and the exponent delta of the approach, from the trajectory itself.
+
+    Expected: ``q = a l - (2 beta / sqrt a) sqrt(l) - (beta / a)^2 ln l + O(1)`` with ``a = sigma_w^2 + sigma_b^2``
+    and ``beta = sigma_w^2 / sqrt(2 pi) * int (1 - erf(u)^2) du`` (mpmath here); ``c_inf`` solves
+    ``a c = sigma_w^2 (2/pi) arcsin(c) + sigma_b^2``; ``|c - c_inf| ~ l^-delta`` with ``delta = 1 - 2/pi`` at
+    ``sigma_b = 0``.
+    """
+    mf = MeanField("erf", arch="resnet")
+    sw, sb = np.array([1.0, 2.0]), np.array([0.0, 0.5])
+    depth = 20000
+    layers = np.unique(np.geomspace(200, depth, 40).astype(int))
+    ds = mf.trajectory(sw, sb, q0=1.0, c0=0.3, depth=depth, layers=layers)
+    asym = mf.residual_asymptotics(sw, sb)
+    with mp.workdps(20):
+        tail = float(mp.quad(lambda u: 1 - mp.erf(u) ** 2, [-mp.inf, 0, mp.inf]) / mp.sqrt(2 * mp.pi))
+    ell = layers.astype(float)
+    for i, w in enumerate(sw):
+        for j, b in enumerate(sb):
+            a, beta = w * w + b * b, w * w * tail
+            q, c = ds.q11.values[i, j], ds.c.values[i, j]
+            assert asym.q_slope.values[i, j] == pytest.approx(a, rel=1e-15) and asym.q_ratio.values[i, j] == 1.0
+            basis = np.stack([np.sqrt(ell), np.log(ell), np.ones_like(ell)], axis=1)
+            (root_coef, log_coef, _), *_ = np.linalg.lstsq(basis, q - a * ell, rcond=None)
+            assert root_coef == pytest.approx(-2 * beta / math.sqrt(a), rel=5e-3)
+            assert log_coef == pytest.approx(-((beta / a) ** 2), rel=0.2)
+            c_inf, delta = asym.c_limit.values[i, j], asym.c_exponent.values[i, j]
+            with mp.workdps(30):  # c_inf solves its defining equation (independent of the engine's root finder)
+                assert float(w * w * 2 / mp.pi * mp.asin(c_inf) + b * b - a * c_inf) == pytest.approx(0, abs=1e-13)
+            if b == 0:
+                assert c_inf == 0 and delta == pytest.approx(1 - 2 / math.pi, rel=1e-14)
+                local = -math.log(c[-1] / c[-2]) / math.log(ell[-1] / ell[-2])
+                assert local == pytest.approx(1 - 2 / math.pi, abs=3e-3)
+            else:
+                # extrapolate c^l = c_inf' + A l^-delta + B l^-1/2 + C l^-2delta (finite-q corrections): the fitted
+                # limit must match c_inf to a small fraction of the remaining gap
+                basis = np.stack([np.ones_like(ell), ell**-delta, ell**-0.5, ell ** (-2 * delta)], axis=1)
+                (fitted, *_), *_ = np.linalg.lstsq(basis, c, rcond=None)
+                assert abs(fitted - c_inf) < 0.05 * abs(c[-1] - c_inf)
+                assert abs(c[-1] - c_inf) > 1e-3
+
+
+def test_residual_saturating_exponent_from_a_free_fit():
+    """sigma_w = 2, sigma_b = 0.5 (delta = 0.394, well below the 1/2 of the finite-q correction): the exponent
+    that best fits |c^l - c_inf| (with the l^-1/2 and l^-2delta corrections free) is the predicted delta."""
+    mf = MeanField("erf", arch="resnet")
+    layers = np.unique(np.geomspace(200, 20000, 40).astype(int))
+    c = mf.trajectory(2.0, 0.5, q0=1.0, c0=0.3, depth=20000, layers=layers).c.values
+    asym = mf.residual_asymptotics(2.0, 0.5)
+    c_inf, delta = float(asym.c_limit), float(asym.c_exponent)
+    ell = layers.astype(float)
+
+    def misfit(d):
+        basis = np.stack([ell**-d, ell**-0.5, ell ** (-2 * d)], axis=1)
+        coef, *_ = np.linalg.lstsq(basis, c - c_inf, rcond=None)
+        return float(np.sum((basis @ coef - (c - c_inf)) ** 2))
+
+    best = optimize.minimize_scalar(misfit, bounds=(0.2, 0.499), method="bounded").x
+    assert delta == pytest.approx(0.3942, abs=1e-4)
+    assert best == pytest.approx(delta, abs=0.01)
+
+
+@pytest.mark.parametrize(("name", "slope"), [("relu", 0.0), ("leaky_relu", 0.2)])
+def test_residual_relu_laws(name, slope):
+    """q^l = rho^(l-1) (q^1 + s) - s exactly (s = sigma_b^2 / (rho - 1), rho = 1 + sigma_w^2 (1 + a^2) / 2); 1 - c
+    decays as l^-2 with eps^(-1/2) growing by sqrt(2) gamma / 3 per layer, gamma = sigma_w^2 (1 - a)^2 / (2 pi rho)."""
+    params = {"negative_slope": slope} if slope else {}
+    mf = MeanField(name, arch="resnet", **params)
+    for sw, sb in [(0.5, 0.0), (1.0, 0.3), (1.5, 1.0)]:
+        rho = 1 + sw * sw * (1 + slope * slope) / 2
+        depth = int(600 / math.log(rho))  # q reaches ~1e260, below the float64 overflow
+        ds = mf.trajectory(sw, sb, q0=1.0, c0=-0.5, depth=depth)
+        q, eps = ds.q11.values, ds.divergence.values / (2 * ds.q11.values)
+        ell = np.arange(1, depth + 1)
+        s = sb * sb / (rho - 1)
+        np.testing.assert_allclose(q[1:], rho ** (ell - 1.0) * (sw * sw + sb * sb + s) - s, rtol=1e-12)
+        gamma = sw * sw * (1 - slope) ** 2 / (2 * math.pi * rho)
+        # eps^(-1/2) becomes affine in l (i.e. eps ~ l^-2) with the predicted slope; corrections are O(eps^1/2)
+        steps = np.diff(eps**-0.5)
+        assert steps[depth // 2] == pytest.approx(math.sqrt(2) * gamma / 3, rel=1e-2)
+        assert steps[-1] == pytest.approx(math.sqrt(2) * gamma / 3, rel=5e-3)
+        asym = mf.residual_asymptotics(sw, sb)
+        assert float(asym.q_ratio) == pytest.approx(rho, rel=1e-15) and float(asym.q_slope) == math.inf
+        assert float(asym.c_limit) == 1.0 and float(asym.c_exponent) == 2.0
+
+
+def test_residual_asymptotics_edge_values_and_errors():
+    erf = MeanField("erf", arch="resnet").residual_asymptotics([0.0, 1.0], [0.0, 0.7])
+    # sigma_w = 0: q and q12 grow by sigma_b^2 per layer, 1 - c ~ 1/l; nothing grows at sigma_w = sigma_b = 0
+    assert np.isnan(erf.c_limit.values[0, 0]) and np.isnan(erf.c_exponent.values[0, 0])
+    assert erf.q_slope.values[0, 1] == pytest.approx(0.49) and erf.c_limit.values[0, 1] == 1.0
+    assert erf.c_exponent.values[0, 1] == 1.0
+    assert erf.c_limit.values[1, 0] == pytest.approx(0.0, abs=1e-15)
+    linear = MeanField("linear", arch="resnet").residual_asymptotics(1.0, 0.5)
+    assert float(linear.q_ratio) == 2.0 and np.isnan(float(linear.c_limit))
+    assert json.loads(linear.attrs["parameters"])["asymptotic_class"] == "linear_like"
+    selu = MeanField("selu", arch="resnet").residual_asymptotics(1.0, 0.5)
+    assert float(selu.q_ratio) == pytest.approx(1 + 1.0507009873554805**2 / 2, rel=1e-12)
+    hard = MeanField("hard_tanh", arch="resnet").residual_asymptotics(1.0, 0.5)
+    xr.testing.assert_allclose(
+        hard[["c_limit", "c_exponent"]],
+        MeanField("tanh", arch="resnet").residual_asymptotics(1.0, 0.5)[["c_limit", "c_exponent"]],
+    )
+    with pytest.raises(ValueError, match="'sin' has no known asymptotic form"):
+        MeanField("sin", arch="resnet").residual_asymptotics(1.0, 0.5)
+    with pytest.raises(ValueError, match="use phase_diagram"):
+        MeanField("tanh").residual_asymptotics(1.0, 0.5)
+    with pytest.raises(ValueError, match="sigma_w must be a number or a 1-D array"):
+        MeanField("tanh", arch="resnet").residual_asymptotics([[1.0]], 0.5)

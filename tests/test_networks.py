@@ -440,8 +440,8 @@ def test_large_width_matches_mean_field(arch):
         emp = ds.isel(point=p)
         start = emp.sel(layer=0)
         traj = mf.trajectory(sw[p], sb[p], q0=(float(start.q11), float(start.q22)), c0=float(start.c), depth=depth)
-        assert abs(emp.q11.values[1:].mean() / traj.q1.values[1:].mean() - 1) < 0.04
-        assert abs(emp.q22.values[1:].mean() / traj.q2.values[1:].mean() - 1) < 0.04
+        assert abs(emp.q11.values[1:].mean() / traj.q11.values[1:].mean() - 1) < 0.04
+        assert abs(emp.q22.values[1:].mean() / traj.q22.values[1:].mean() - 1) < 0.04
         assert abs(emp.divergence.values[1:].mean() / traj.divergence.values[1:].mean() - 1) < 0.10
         assert np.abs(emp.c.values[1:] - traj.c.values[1:]).mean() < 0.06
         emp_l.append(emp.divergence.values[1:].mean())

@@ -25,6 +25,12 @@ _EXPORTS: dict[str, str] = {
     # finite-width engine
     "RandomNetwork": "infoprop._src.networks",
     "ARCHITECTURES": "infoprop._src.networks",
+    # one landscape, as `infoprop landscape` computes and writes it
+    "compute_landscape": "infoprop._src.landscape",
+    "write_landscape": "infoprop._src.landscape",
+    "landscape_metrics": "infoprop._src.landscape",
+    # the explorer (`infoprop explore`): its ASGI application
+    "explorer_app": "infoprop._src.explore.server",
     # fractal frontier
     "BoxDimension": "infoprop._src.fractal",
     "boundary": "infoprop._src.fractal",

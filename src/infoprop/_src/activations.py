@@ -13,6 +13,11 @@ Conventions
   use a derivative-free equivalent there (e.g. ``V'(q) = E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)``).
 * User callables are taken as torch functions; NumPy versions and derivatives come from
   ``torch.autograd`` in float64 (the documented fallback), so they are exact but slower.
+* One registry: each built-in activation is one decorated function (``_register``) that gives its NumPy
+  ``phi``, ``phi'``, ``phi''`` and, next to them, its torch function, flags and closed forms. Adding an
+  activation is adding one such function.
+* ``Activation.asymptotic_beyond`` says where ``phi`` stops having features (quadrature needs fine panels only
+  inside it); ``None`` for ``sin`` and user callables.
 * Closed-form Gaussian expectations (:class:`GaussianKernels`) exist for ``erf`` (arcsine kernel),
   ``relu``/``leaky_relu`` (arc-cosine kernel), ``linear`` and ``sin``; ``Activation.kernels`` is ``None``
   for the others and the mean-field engine integrates numerically.
@@ -20,6 +25,7 @@ Conventions
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,21 +38,6 @@ ArrayFn = Callable[[np.ndarray], np.ndarray]
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-ACTIVATIONS: tuple[str, ...] = (
-    "tanh",
-    "erf",
-    "relu",
-    "leaky_relu",
-    "linear",
-    "elu",
-    "selu",
-    "gelu",
-    "silu",
-    "sin",
-    "hard_tanh",
-    "softplus",
-)
 
 
 @dataclass(frozen=True)
@@ -199,6 +190,10 @@ class Activation:
         trapezoid rule; False for kinked ones or user callables of unknown regularity.
     kernels : GaussianKernels or None
         Closed-form Gaussian expectations where they exist (``erf``, ``relu``, ``leaky_relu``, ``linear``, ``sin``).
+    asymptotic_beyond : float or None
+        ``|u|`` beyond which ``phi`` has reached its asymptotic form (constant, linear or exponentially close to
+        one of these, to about 1e-17 relative): quadrature needs fine panels only inside ``|u| <= asymptotic_beyond``.
+        ``None`` when there is no such bound (``sin`` oscillates on every scale) or it is unknown (user callables).
     """
 
     name: str
@@ -211,6 +206,7 @@ class Activation:
     params: dict[str, float] = field(default_factory=dict)
     smooth: bool = True
     kernels: GaussianKernels | None = None
+    asymptotic_beyond: float | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.phi(np.asarray(x, dtype=np.float64))
@@ -293,102 +289,143 @@ def _ones(x):
     return np.ones_like(np.asarray(x, dtype=np.float64))
 
 
-# --------------------------------------------------------------------------- torch pieces
-def _torch_builtin(name: str, **params: float) -> Callable[[Any], Any]:
-    import torch
-    import torch.nn.functional as F
-
-    if name == "tanh":
-        return torch.tanh
-    if name == "erf":
-        return torch.erf
-    if name == "relu":
-        return torch.relu
-    if name == "leaky_relu":
-        slope = params["negative_slope"]
-        return lambda x: F.leaky_relu(x, slope)
-    if name == "linear":
-        return lambda x: x
-    if name == "elu":
-        alpha = params["alpha"]
-        return lambda x: F.elu(x, alpha)
-    if name == "selu":
-        return F.selu
-    if name == "gelu":
-        return F.gelu  # exact (erf) form, matching x * Phi(x)
-    if name == "silu":
-        return F.silu
-    if name == "sin":
-        return torch.sin
-    if name == "hard_tanh":
-        return F.hardtanh
-    if name == "softplus":
-        # threshold 40: above it log1p(exp(x)) == x to float64 precision, so NumPy and torch agree.
-        return lambda x: F.softplus(x, beta=1.0, threshold=40.0)
-    raise AssertionError(name)
-
-
+# --------------------------------------------------------------------------- registry
 class _LazyTorch:
-    """Defer importing torch until the finite-width engine needs the function."""
+    """The torch version of a registry activation, built on first use (so that importing this module, and the
+    mean-field engine, does not import torch). ``factory(torch, F, **params)`` returns the function."""
 
-    def __init__(self, name: str, params: dict[str, float]):
-        self._name, self._params, self._fn = name, params, None
+    def __init__(self, factory: Callable[..., Callable[[Any], Any]], params: dict[str, float]):
+        self._factory, self._params, self._fn = factory, params, None
+
+    def resolve(self) -> Callable[[Any], Any]:
+        """The underlying torch function (imports torch)."""
+        if self._fn is None:
+            import torch
+            import torch.nn.functional as F
+
+            self._fn = self._factory(torch, F, **self._params)
+        return self._fn
 
     def __call__(self, x):
-        if self._fn is None:
-            self._fn = _torch_builtin(self._name, **self._params)
-        return self._fn(x)
+        return self.resolve()(x)
 
 
-# --------------------------------------------------------------------------- registry
-def _builtin(name: str, **params: float) -> Activation:
-    torch_fn = _LazyTorch(name, params)
-    if name == "tanh":
-        return Activation(name, np.tanh, _tanh_d1, _tanh_d2, torch_fn, odd=True)
-    if name == "erf":
-        return Activation(name, special.erf, _erf_d1, _erf_d2, torch_fn, odd=True, kernels=_erf_kernels())
-    if name == "relu":
-        phi, d1, d2 = _leaky(0.0)
-        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), smooth=False, kernels=_leaky_kernels(0.0))
-    if name == "leaky_relu":
-        slope = params["negative_slope"]
-        phi, d1, d2 = _leaky(slope)
-        kernels = _leaky_kernels(slope)
-        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False, kernels=kernels)
-    if name == "linear":
-        kernels = _leaky_kernels(1.0)  # slope 1: phi(x) = x
-        return Activation(
-            name, lambda x: np.asarray(x, dtype=np.float64), _ones, _zeros, torch_fn, odd=True, kernels=kernels
-        )
-    if name == "elu":
-        phi, d1, d2 = _elu(params["alpha"])
-        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), params=params, smooth=False)
-    if name == "selu":
-        phi, d1, d2 = _elu(SELU_ALPHA, SELU_SCALE)
-        return Activation(name, phi, d1, d2, torch_fn, kinks=(0.0,), smooth=False)
-    if name == "gelu":
-        return Activation(name, lambda x: x * special.ndtr(x), _gelu_d1, _gelu_d2, torch_fn)
-    if name == "silu":
-        return Activation(name, lambda x: x * special.expit(x), _silu_d1, _silu_d2, torch_fn)
-    if name == "sin":
-        return Activation(name, np.sin, np.cos, lambda x: -np.sin(x), torch_fn, odd=True, kernels=_sin_kernels())
-    if name == "hard_tanh":
-        return Activation(
-            name,
-            lambda x: np.clip(x, -1.0, 1.0),
-            lambda x: np.where(np.abs(x) < 1.0, 1.0, 0.0),
-            _zeros,
-            torch_fn,
-            kinks=(-1.0, 1.0),
-            odd=True,
-            smooth=False,
-        )
-    if name == "softplus":
-        return Activation(name, lambda x: np.logaddexp(0.0, x), special.expit, _softplus_d2, torch_fn)
-    raise AssertionError(name)
+#: Builders of the registry activations, by name: ``builder(**params) -> Activation``. A builder's keyword
+#: arguments are the family's parameters and their defaults are the defaults (see :func:`_register`).
+_REGISTRY: dict[str, Callable[..., Activation]] = {}
+# Every registry activation except sin is featureless beyond |u| = 60 (checked in the tests).
+_ASYMPTOTIC_BEYOND = 60.0
 
 
-_DEFAULT_PARAMS: dict[str, dict[str, float]] = {"leaky_relu": {"negative_slope": 0.01}, "elu": {"alpha": 1.0}}
+def _register(name: str, torch_factory: Callable[..., Callable[[Any], Any]], **flags: Any):
+    """Register an activation: decorates ``numpy(**params) -> (phi, dphi, d2phi)``.
+
+    ``torch_factory(torch, F, **params)`` returns the torch function; ``flags`` are :class:`Activation` fields
+    (``kinks``, ``odd``, ``smooth``, ``asymptotic_beyond``) and ``kernels``, a function of the parameters
+    returning the :class:`GaussianKernels`. Adding an activation is one decorated function here.
+    """
+
+    def decorate(numpy: Callable[..., tuple[ArrayFn, ArrayFn, ArrayFn]]) -> Callable[..., tuple]:
+        kernels = flags.pop("kernels", None)
+        flags.setdefault("asymptotic_beyond", _ASYMPTOTIC_BEYOND)
+
+        def build(**params: float) -> Activation:
+            phi, dphi, d2phi = numpy(**params)
+            return Activation(
+                name,
+                phi,
+                dphi,
+                d2phi,
+                _LazyTorch(torch_factory, params),
+                params=params,
+                kernels=None if kernels is None else kernels(**params),
+                **flags,
+            )
+
+        build.defaults = {  # type: ignore[attr-defined]
+            key: float(p.default) for key, p in inspect.signature(numpy).parameters.items()
+        }
+        _REGISTRY[name] = build
+        return numpy
+
+    return decorate
+
+
+@_register("tanh", lambda torch, F: torch.tanh, odd=True)
+def _tanh():
+    return np.tanh, _tanh_d1, _tanh_d2
+
+
+@_register("erf", lambda torch, F: torch.erf, odd=True, kernels=_erf_kernels)
+def _erf():
+    return special.erf, _erf_d1, _erf_d2
+
+
+@_register("relu", lambda torch, F: torch.relu, kinks=(0.0,), smooth=False, kernels=lambda: _leaky_kernels(0.0))
+def _relu():
+    return _leaky(0.0)
+
+
+@_register(
+    "leaky_relu",
+    lambda torch, F, negative_slope: lambda x: F.leaky_relu(x, negative_slope),
+    kinks=(0.0,),
+    smooth=False,
+    kernels=lambda negative_slope: _leaky_kernels(negative_slope),
+)
+def _leaky_relu(negative_slope=0.01):
+    if not math.isfinite(negative_slope):
+        raise ValueError(f"negative_slope must be finite, got {negative_slope}")
+    return _leaky(negative_slope)
+
+
+@_register("linear", lambda torch, F: lambda x: x, odd=True, kernels=lambda: _leaky_kernels(1.0))
+def _linear():
+    return lambda x: np.asarray(x, dtype=np.float64), _ones, _zeros
+
+
+@_register("elu", lambda torch, F, alpha: lambda x: F.elu(x, alpha), kinks=(0.0,), smooth=False)
+def _elu_family(alpha=1.0):
+    if not alpha > 0 or not math.isfinite(alpha):
+        raise ValueError(f"alpha must be > 0 and finite, got {alpha}")
+    return _elu(alpha)
+
+
+@_register("selu", lambda torch, F: F.selu, kinks=(0.0,), smooth=False)
+def _selu():
+    return _elu(SELU_ALPHA, SELU_SCALE)
+
+
+# exact (erf) form of GELU, matching x * Phi(x)
+@_register("gelu", lambda torch, F: F.gelu)
+def _gelu():
+    return lambda x: x * special.ndtr(x), _gelu_d1, _gelu_d2
+
+
+@_register("silu", lambda torch, F: F.silu)
+def _silu():
+    return lambda x: x * special.expit(x), _silu_d1, _silu_d2
+
+
+# sin oscillates on every scale: no asymptotic form
+@_register("sin", lambda torch, F: torch.sin, odd=True, kernels=_sin_kernels, asymptotic_beyond=None)
+def _sin():
+    return np.sin, np.cos, lambda x: -np.sin(x)
+
+
+@_register("hard_tanh", lambda torch, F: F.hardtanh, kinks=(-1.0, 1.0), odd=True, smooth=False)
+def _hard_tanh():
+    return lambda x: np.clip(x, -1.0, 1.0), lambda x: np.where(np.abs(x) < 1.0, 1.0, 0.0), _zeros
+
+
+# threshold 40: above it log1p(exp(x)) == x to float64 precision, so NumPy and torch agree.
+@_register("softplus", lambda torch, F: lambda x: F.softplus(x, beta=1.0, threshold=40.0))
+def _softplus():
+    return lambda x: np.logaddexp(0.0, x), special.expit, _softplus_d2
+
+
+#: Names of the registry activations.
+ACTIVATIONS: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def _from_callable(fn: Callable[[Any], Any]) -> Activation:
@@ -449,19 +486,13 @@ def get_activation(activation: str | Activation | Callable[[Any], Any], **params
     if isinstance(activation, str):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS} or a callable, got {activation!r}")
-        allowed = _DEFAULT_PARAMS.get(activation, {})
-        unknown = set(params) - set(allowed)
+        build = _REGISTRY[activation]
+        unknown = set(params) - set(build.defaults)
         if unknown:
-            raise TypeError(
-                f"activation {activation!r} accepts parameters {sorted(allowed) or 'none'}, got {sorted(unknown)}"
-            )
-        merged = {**allowed, **{k: float(v) for k, v in params.items()}}
-        for key, value in merged.items():
-            if not math.isfinite(value):
-                raise ValueError(f"{key} must be finite, got {value}")
-        if activation == "elu" and merged["alpha"] <= 0:
-            raise ValueError(f"alpha must be > 0, got {merged['alpha']}")
-        return _builtin(activation, **merged)
+            allowed = sorted(build.defaults) or "none"
+            raise TypeError(f"activation {activation!r} accepts parameters {allowed}, got {sorted(unknown)}")
+        merged = {**build.defaults, **{k: float(v) for k, v in params.items()}}
+        return build(**merged)
     if callable(activation):
         return _from_callable(activation)
     raise TypeError(f"activation must be one of {ACTIVATIONS}, an Activation or a callable, got {activation!r}")

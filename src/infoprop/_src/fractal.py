@@ -692,7 +692,7 @@ def mean_field_disagreement(
         final = trajectory.isel(layer=0).transpose("sigma_w", "sigma_b")
         divergence = final["divergence"].values
         # Unbounded activations in their unbounded (chaotic) phase overflow q, which makes the divergence NaN.
-        overflow = np.isnan(divergence) & ~(np.isfinite(final["q1"].values) & np.isfinite(final["q2"].values))
+        overflow = np.isnan(divergence) & ~(np.isfinite(final["q11"].values) & np.isfinite(final["q22"].values))
         divergence = np.where(overflow, np.inf, divergence)
         if np.isnan(divergence).any():
             raise ValueError(f"mean-field divergence of {activation!r} at depth {depth} is NaN on part of the grid")

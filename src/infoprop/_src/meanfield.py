@@ -10,6 +10,66 @@ Conventions
   ``q^1 = sigma_w^2 q^0 + sigma_b^2``; the maps below act from layer 2 on.
 * ``q`` is the per-neuron second moment of pre-activations, ``c`` their correlation between two inputs.
 
+Architectures (``arch``)
+------------------------
+The maps act on per-neuron moments, so they hold for an operator ``A`` when, at infinite width, ``||A v||^2 / N``
+and ``<A v1, A v2> / N`` concentrate on ``||v||^2 / N`` and ``<v1, v2> / N`` and the entries of ``A v`` are
+Gaussian across neurons. :data:`MEAN_FIELD_ARCHS` says which map each ``arch`` of the finite-width engine gets:
+
+* ``mlp`` (dense Gaussian), ``orthogonal`` (Haar) and ``fdfd`` (``sqrt 2 Re(F D2 F D1 v)``): the feed-forward
+  maps below, for every activation. ``D1`` randomises the phase of every entry before the first DFT, so ``fdfd``
+  spreads any ``v`` over all frequencies, as a dense operator does.
+* ``cnn`` (random circulant, kernel size ``k``) and ``fdf`` (``sqrt 2 Re(F D F v)``): both act on the Fourier
+  modes of ``v`` one by one, the constant mode included. When ``E[phi(u)] != 0`` (ReLU family, gelu, elu, ...)
+  the constant mode of ``phi(h)`` holds a finite fraction of ``||phi(h)||^2`` and is multiplied by ONE random
+  number per layer (the kernel sum ``sum_j w_j`` for ``cnn``, ``sqrt 2 cos(theta_0)`` for ``fdf``), so ``q^l``
+  stays random at any width and no deterministic map exists: :class:`MeanField` refuses these pairs. With
+  ``E[phi(u)] = 0`` (odd activations) the feed-forward maps hold in the large-width limit; for ``cnn`` only as
+  ``k -> infinity`` (``k = N`` by default): with a fixed kernel size ``||A v||^2 / ||v||^2`` has relative
+  fluctuations ``~ sqrt(2 / k)`` per layer whatever ``N``, and even at ``k = N`` the random gain of every
+  frequency roughens the spectrum of the state layer after layer, so ``cnn`` needs much larger widths than
+  ``mlp`` for the same accuracy at a given depth (docs/meanfield.md gives the measured spreads).
+* ``resnet`` (any of the operators above inside the residual branch, with the same caveats):
+  ``h^1 = sigma_w A_1 x + sigma_b b_1``, ``h^l = h^{l-1} + sigma_w A_l phi(h^{l-1}) + sigma_b b_l`` for
+  ``l >= 2``. ``A_l`` and ``b_l`` are independent of ``h^{l-1}``, so the cross terms vanish on average and::
+
+      q^l    = q^{l-1}    + sigma_w^2 E[phi(u)^2]        + sigma_b^2
+      q12^l  = q12^{l-1}  + sigma_w^2 E[phi(u1) phi(u2)] + sigma_b^2
+      L^l    = L^{l-1}    + sigma_w^2 E[(phi(u1) - phi(u2))^2]      (L = q11 + q22 - 2 q12; the biases cancel)
+
+  ``q^l`` never decreases and grows without bound (unless ``sigma_w = sigma_b = 0``, or ``sigma_b = 0`` with
+  ``q = 0`` and ``phi(0) = 0``): there is no fixed point to expand around, and the fixed-point
+  quantities (``q_star``, ``chi1``, ``phase_diagram``, ``critical_sigma_w``, ...) raise ``ValueError``.
+  :meth:`MeanField.trajectory` iterates these maps exactly; :meth:`MeanField.residual_asymptotics` gives the
+  large-depth laws.
+
+Residual asymptotics
+--------------------
+Beyond ``|u| = Activation.asymptotic_beyond`` every registry activation except ``sin`` equals
+``lambda_+- u + mu_+-`` (``+`` for ``u > 0``). Two classes follow. (Yang & Schoenholz 2017, "Mean field
+residual networks: on the edge of chaos", study this "reduced" residual network and report sub-exponential,
+often polynomial, dynamics, with tanh networks trainable according to ``sigma_w sqrt(depth)``, as ``q ~ a l``
+implies. The laws below are derived here and checked numerically in the tests.)
+
+* saturating (``lambda_+ = lambda_- = 0``: tanh, erf, hard_tanh): ``E[phi^2] -> m2 = (mu_+^2 + mu_-^2) / 2``,
+  so ``q^l / l -> a = sigma_w^2 m2 + sigma_b^2`` (linear growth). With ``q -> inf`` the cross moment becomes that
+  of the step function, ``E[phi(u1) phi(u2)] -> (mu_+ + mu_-)^2 / 4 + (mu_+ - mu_-)^2 arcsin(c) / (2 pi)``, and
+  ``c^l`` follows ``c <- c + (G(c) - c) / l`` with ``G(c) = 1 - r arccos(c)``,
+  ``r = sigma_w^2 (mu_+ - mu_-)^2 / (2 pi a)``. So ``c^l -> c_inf = cos(theta)`` with ``theta`` the root in
+  ``(0, pi / 2]`` of ``(1 - cos theta) / theta = r`` (``c = 1`` repels: nearly identical inputs separate),
+  approached as ``|c^l - c_inf| ~ l^-delta`` with ``delta = 1 - G'(c_inf) = 1 - tan(theta/2) / theta``, between
+  ``1 - 2/pi`` (``sigma_b = 0``, odd ``phi``: ``c_inf = 0``) and ``1/2`` (``sigma_b / sigma_w -> inf``).
+  Finite-``q`` corrections add a term ``~ l^-1/2``, subleading because ``delta < 1/2`` but of either sign,
+  so the local exponent can approach ``delta`` slowly and from below.
+* ReLU-like (``lambda_+ != lambda_-``: relu, leaky_relu, elu, selu, gelu, silu, softplus):
+  ``q^l ~ rho^l`` with ``rho = 1 + sigma_w^2 (lambda_+^2 + lambda_-^2) / 2`` (geometric growth; the biases and the
+  bounded parts of ``phi`` fade as ``rho^-l``). The correlation map of the limiting homogeneous activation is
+  ``c <- c + gamma (sin theta - theta cos theta)``, ``theta = arccos c``,
+  ``gamma = sigma_w^2 (lambda_+ - lambda_-)^2 / (2 pi rho)``: ``c^l -> 1`` from any ``c^0 > -1``, with
+  ``1 - c^l ~ 9 / (2 gamma^2 l^2)`` (``delta = 2``).
+* ``lambda_+ = lambda_- != 0`` (linear): ``c^l`` converges to a value set by the inputs (no universal limit, NaN).
+  ``sigma_w = 0``: ``q`` and ``q12`` both grow by ``sigma_b^2`` per layer, ``1 - c ~ 1 / l`` (``delta = 1``).
+
 Maps (``z ~ N(0, 1)``; ``u1, u2`` centred Gaussian, variances ``q``, correlation ``c``)::
 
     V(q)  = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2          length map, fixed point q*
@@ -46,6 +106,7 @@ Edge cases (documented values, never exceptions)
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -68,8 +129,24 @@ PHASES: tuple[str, ...] = ("ordered", "chaotic", "critical", "unbounded")
 
 METHODS: tuple[str, ...] = ("fast", "quadrature")
 
+MEAN_FIELD_ARCHS: dict[str, str] = {
+    "mlp": "feedforward",
+    "orthogonal": "feedforward",
+    "fdfd": "feedforward",
+    "cnn": "feedforward (odd activations, kernel size -> infinity)",
+    "fdf": "feedforward (odd activations)",
+    "resnet": "residual",
+}
+"""The map each ``arch`` of the finite-width engine gets (module docstring, "Architectures"); ``"<name>+residual"``
+(e.g. ``"cnn+residual"``) is the residual map with that arch's operator and conditions."""
+
+# Operators that act on Fourier modes one by one: the constant mode of phi(h) gets one random gain per layer,
+# so the feed-forward map needs E[phi(u)] = 0 (odd activations). Arch names and operator names ("conv").
+_MODEWISE_ARCHS = ("cnn", "conv", "fdf")
+# "<arch>+residual": the residual variant of a feed-forward arch (same operator, residual map)
+_RESIDUAL_SUFFIX = "+residual"
+
 _Z_MAX = 10.0  # Gaussian tails beyond 10 standard deviations weigh < 1e-22
-_U_FEATURES = 60.0  # registry activations except sin reach their asymptotic form (to 1e-17) beyond |u| = 60
 _MAX_PANELS = 20000  # per integral; more would mean an activation that varies on every scale at huge q
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -126,14 +203,17 @@ class _Quadrature:
     Integrals run over ``z`` in ``[-10, 10]`` in panels no wider than one unit of ``z`` nor, where the activation
     has features, of the pre-activation ``u`` (``1 / sqrt(q)`` in ``z``), split at the kinks of ``phi`` (graded
     towards kinks that the inner integral of a pair smooths). The registered activations vary on the scale of one
-    unit of ``u`` (tanh has poles at ``u = i pi / 2``), so 16 nodes per panel reach machine precision; all but
-    ``sin`` are featureless beyond ``|u| = 60``. User callables are assumed to vary on that scale everywhere.
+    unit of ``u`` (tanh has poles at ``u = i pi / 2``), so 16 nodes per panel reach machine precision. Beyond
+    ``|u| = Activation.asymptotic_beyond`` (60 for the registry except ``sin``) the activation has no features
+    and the panels there may be one unit of ``z`` wide; without that bound (``sin``, user callables) the
+    activation is assumed to vary on the scale of one unit of ``u`` everywhere.
     """
 
     def __init__(self, activation: Activation):
         self.act = activation
-        # activations whose features all lie in |u| <= 60 need the fine panels only there, whatever q
-        self.tame = is_builtin(activation) and activation.name != "sin"
+        # activations whose features all lie in |u| <= asymptotic_beyond need the fine panels only there, whatever q
+        self.beyond = activation.asymptotic_beyond
+        self.tame = self.beyond is not None
         self.phi0 = float(activation.phi(np.array([0.0]))[0])
         tiny = np.array([-1e-300, 1e-300])
         self.slope0 = float(np.mean(activation.dphi(tiny) ** 2))
@@ -151,7 +231,7 @@ class _Quadrature:
 
     def _edges(self, s: float, breaks: list[float]) -> np.ndarray:
         """Panel edges in ``z`` for integrands of ``u = s z``: one unit of ``u`` per panel where it matters."""
-        fine = _U_FEATURES / s if self.tame else math.inf
+        fine = self.beyond / s if self.tame else math.inf
         if 2.0 * min(fine, _Z_MAX) * s > _MAX_PANELS:
             raise ValueError(
                 f"q must be <= {(_MAX_PANELS / (2 * _Z_MAX)) ** 2:g} for quadrature of {self.act.name!r}, got {s * s:g}"
@@ -196,10 +276,10 @@ class _Quadrature:
         z1, w1 = _composite_gauss_legendre(self._edges(s1, outer_breaks))
         w1 = w1 * np.exp(-0.5 * z1 * z1) * _INV_SQRT_2PI
         # inner panels in z2: each segment between consecutive cuts (kinks of u2 and, for tame activations, the
-        # ends of |u2| <= 60) gets `panels` panels, one unit of u2 wide inside |u2| <= 60 and of z2 outside
-        tame = self.tame and spread * 2.0 * _Z_MAX > 2.0 * _U_FEATURES
-        cut_points = sorted((*act.kinks, -_U_FEATURES, _U_FEATURES) if tame else act.kinks)
-        panels = math.ceil(2.0 * _U_FEATURES + 2.0 * _Z_MAX) if tame else math.ceil(2.0 * _Z_MAX * max(1.0, spread))
+        # ends of |u2| <= beyond) gets `panels` panels, one unit of u2 wide inside |u2| <= beyond and of z2 outside
+        tame = self.tame and spread * 2.0 * _Z_MAX > 2.0 * self.beyond
+        cut_points = sorted((*act.kinks, -self.beyond, self.beyond) if tame else act.kinks)
+        panels = math.ceil(2.0 * self.beyond + 2.0 * _Z_MAX) if tame else math.ceil(2.0 * _Z_MAX * max(1.0, spread))
         if panels > _MAX_PANELS:
             raise ValueError(
                 f"q2 (1 - c^2) must be <= {(_MAX_PANELS / (2 * _Z_MAX)) ** 2:g} for quadrature of {act.name!r}, "
@@ -589,6 +669,113 @@ class _Solution:
         return np.where(self.phase == PHASES.index("critical"), np.inf, _depth_scale(self.chi1))
 
 
+def _grid_coords(sw: np.ndarray, sb: np.ndarray) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """Coordinates of a ``sigma_w x sigma_b`` outer-product grid and the index that drops scalar axes.
+
+    1-D arrays become dims, scalars scalar coordinates (as :meth:`infoprop.RandomNetwork.moments` does).
+    """
+    coords: dict[str, Any] = {}
+    index: list[Any] = []
+    for name, arr in (("sigma_w", sw), ("sigma_b", sb)):
+        attrs = {"long_name": f"{name} (std)", "units": "1"}
+        if arr.ndim == 1:
+            coords[name] = (name, arr, attrs)
+            index.append(slice(None))
+        else:
+            coords[name] = ((), float(arr), attrs)
+            index.append(0)
+    return coords, (*index, Ellipsis)
+
+
+@dataclass(frozen=True)
+class _Asymptote:
+    """``phi(u) = slope_minus u + offset_minus`` below ``-asymptotic_beyond``, ``slope_plus u + offset_plus`` above."""
+
+    slope_minus: float
+    slope_plus: float
+    offset_minus: float
+    offset_plus: float
+
+
+def _asymptote(act: Activation) -> _Asymptote | None:
+    """The linear (or constant) tails of ``phi`` beyond ``act.asymptotic_beyond``; None if unknown or not linear."""
+    beyond = act.asymptotic_beyond
+    if beyond is None:
+        return None
+    u = beyond * np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
+    with np.errstate(all="ignore"):
+        f = np.asarray(act.phi(u), dtype=np.float64)
+    if not np.all(np.isfinite(f)):
+        return None
+    slope_minus, slope_plus = (f[2] - f[1]) / beyond, (f[4] - f[3]) / beyond
+    offset_minus, offset_plus = f[2] + slope_minus * beyond, f[3] - slope_plus * beyond
+    # the third point on each side must lie on the same line (to rounding), or the tail is not linear
+    predicted = np.array([offset_minus - 3.0 * beyond * slope_minus, offset_plus + 3.0 * beyond * slope_plus])
+    if np.any(np.abs(predicted - f[[0, 5]]) > 1e-12 * np.maximum(1.0, np.abs(f[[0, 5]]))):
+        return None
+    return _Asymptote(float(slope_minus), float(slope_plus), float(offset_minus), float(offset_plus))
+
+
+def _saturation_angle(r: np.ndarray) -> np.ndarray:
+    """Root ``theta`` in ``(0, pi/2]`` of ``(1 - cos theta) / theta = r`` for ``0 < r <= 2/pi``; 0 where ``r = 0``.
+
+    ``f(theta) = 2 sin^2(theta/2) / theta`` is increasing and concave there and ``f(theta) <= theta / 2``, so
+    Newton from ``theta = 2 r`` (left of the root) climbs to it monotonically.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    out = np.zeros(r.shape)
+    pos = r > 0
+    target = r[pos]
+    theta = np.minimum(2.0 * target, 0.5 * math.pi)
+    for _ in range(100):
+        half = np.sin(0.5 * theta)
+        f = 2.0 * half * half / theta
+        df = (theta * np.sin(theta) - 2.0 * half * half) / (theta * theta)
+        new = np.minimum(theta + (target - f) / df, 0.5 * math.pi)
+        done = np.all(np.abs(new - theta) <= 4e-16 * theta)
+        theta = new
+        if done:
+            break
+    out[pos] = theta
+    return out
+
+
+def _resolve_arch(arch: Any, activation: Activation) -> tuple[str, bool]:
+    """``(name, residual)`` of an ``arch``: a name of :data:`MEAN_FIELD_ARCHS`, ``"<name>+residual"``, or a network
+    description (any object with a boolean ``residual``, and optionally its ``name`` and ``operator``)."""
+    operator = None
+    if isinstance(arch, str):
+        base = arch[: -len(_RESIDUAL_SUFFIX)] if arch.endswith(_RESIDUAL_SUFFIX) else arch
+        if base not in MEAN_FIELD_ARCHS or (base != arch and MEAN_FIELD_ARCHS[base] == "residual"):
+            allowed = (
+                *MEAN_FIELD_ARCHS,
+                *(f"{n}{_RESIDUAL_SUFFIX}" for n, k in MEAN_FIELD_ARCHS.items() if k != "residual"),
+            )
+            raise ValueError(f"arch must be one of {allowed} or a network description, got {arch!r}")
+        name, residual = arch, base != arch or MEAN_FIELD_ARCHS[base] == "residual"
+    elif isinstance(getattr(arch, "residual", None), bool):
+        residual = arch.residual
+        label = next(
+            (v for v in (getattr(arch, "name", None), getattr(arch, "arch", None)) if isinstance(v, str)), None
+        )
+        name = label or ("resnet" if residual else "mlp")
+        base = name[: -len(_RESIDUAL_SUFFIX)] if name.endswith(_RESIDUAL_SUFFIX) else name
+        operator = getattr(arch, "operator", None)
+    else:
+        raise TypeError(
+            f"arch must be one of {tuple(MEAN_FIELD_ARCHS)} or a network description with a boolean 'residual' "
+            f"attribute, got {arch!r}"
+        )
+    if (base in _MODEWISE_ARCHS or operator in _MODEWISE_ARCHS) and not activation.odd:
+        raise ValueError(
+            f"arch {name!r} with activation {activation.name!r} has no mean-field map: the operator multiplies the "
+            "constant Fourier mode of phi(h), which carries a finite share of ||phi(h)||^2 when E[phi(u)] != 0, by "
+            "one random number per layer, so q^l stays random at any width. Use an odd activation, arch 'mlp', "
+            "'orthogonal' or 'fdfd', or RandomNetwork(...).moments() over several seeds"
+        )
+    return name, residual
+
+
 class MeanField:
     """Mean-field (infinite-width) signal propagation for one activation.
 
@@ -597,6 +784,14 @@ class MeanField:
     activation : str, Activation or callable
         A registry name (see :data:`infoprop.ACTIVATIONS`), an :class:`Activation` or a
         torch-compatible elementwise function.
+    arch : str or network description, keyword-only
+        One of :data:`MEAN_FIELD_ARCHS` (default ``"mlp"``), ``"<name>+residual"``, or any object with a boolean
+        ``residual`` attribute (and optionally its ``name`` and ``operator``), such as the finite-width engine's
+        network description.
+        Feed-forward archs get the maps of the module docstring; ``cnn`` and ``fdf`` only with odd activations
+        (otherwise ``ValueError``: no deterministic map exists). Residual archs (``"resnet"``) have no fixed
+        point: use :meth:`trajectory` and :meth:`residual_asymptotics`; the fixed-point methods raise
+        ``ValueError``.
     method : {"fast", "quadrature"}, keyword-only
         ``"fast"`` (default) evaluates single-input moments from piecewise Chebyshev tables built once per
         activation (validated against the quadrature to 1e-12 relative) and uses closed forms where they exist;
@@ -619,9 +814,15 @@ class MeanField:
     """
 
     def __init__(
-        self, activation: str | Activation | Callable[[Any], Any], *, method: str = "fast", **activation_params: float
+        self,
+        activation: str | Activation | Callable[[Any], Any],
+        *,
+        arch: Any = "mlp",
+        method: str = "fast",
+        **activation_params: float,
     ):
         self.activation = get_activation(activation, **activation_params)
+        self.arch, self.residual = _resolve_arch(arch, self.activation)
         self.method = check_choice("method", method, METHODS)
         self._quad = _Quadrature(self.activation)
         self._kernels = self.activation.kernels
@@ -633,7 +834,17 @@ class MeanField:
             )
 
     def __repr__(self) -> str:
-        return f"MeanField({self.activation.describe()!r}, method={self.method!r})"
+        return f"MeanField({self.activation.describe()!r}, arch={self.arch!r}, method={self.method!r})"
+
+    def _require_fixed_point(self, what: str) -> None:
+        """Fixed-point quantities exist only for feed-forward maps: a clear error for residual networks."""
+        if self.residual:
+            raise ValueError(
+                f"{what} is a fixed-point quantity and a residual network (arch={self.arch!r}) has no fixed point: "
+                "q^l = q^(l-1) + sigma_w^2 E[phi^2] + sigma_b^2 grows with depth. Use trajectory(sigma_w, sigma_b, "
+                "depth=D) for the moments at depth D, or residual_asymptotics(sigma_w, sigma_b) for the growth of q "
+                "and the limit of c"
+            )
 
     # ------------------------------------------------------------------ building blocks
     def moments(self, q: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -731,35 +942,43 @@ class MeanField:
     # ------------------------------------------------------------------ fixed points and slopes
     def q_star(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """Fixed point ``q*`` of the length map (pre-activation second moment); ``inf`` when unbounded."""
+        self._require_fixed_point("q_star")
         sw, sb = self._sigmas(sigma_w, sigma_b)
         return self._out(self._q_star((sw * sw).ravel(), (sb * sb).ravel()).reshape(sw.shape))
 
     def chi1(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """``chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]``: < 1 ordered, > 1 chaotic, = 1 critical."""
+        self._require_fixed_point("chi1")
         return self._out(self._solve(sigma_w, sigma_b, with_c=False).chi1)
 
     def chi_q(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """``chi_q = V'(q*)``, the slope of the length map at its fixed point."""
+        self._require_fixed_point("chi_q")
         return self._out(self._solve(sigma_w, sigma_b, with_c=False).chi_q)
 
     def c_star(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """Stable fixed point ``c*`` of the correlation map (1 unless chaotic)."""
+        self._require_fixed_point("c_star")
         return self._out(self._solve(sigma_w, sigma_b).c_star)
 
     def chi_c(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """``chi_c = sigma_w^2 E[phi'(u1) phi'(u2)]`` at ``(q*, c*)`` (equals ``chi_1`` unless chaotic)."""
+        self._require_fixed_point("chi_c")
         return self._out(self._solve(sigma_w, sigma_b).chi_c)
 
     def xi_q(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """Depth scale ``-1 / ln chi_q`` of the approach ``q^l -> q*`` (layers)."""
+        self._require_fixed_point("xi_q")
         return self._out(self._solve(sigma_w, sigma_b, with_c=False).xi_q)
 
     def xi_c(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """Depth scale ``-1 / ln chi_c`` of the approach ``c^l -> c*`` (layers); ``inf`` on the critical line."""
+        self._require_fixed_point("xi_c")
         return self._out(self._solve(sigma_w, sigma_b).xi_c)
 
     def xi_grad(self, sigma_w: Any, sigma_b: Any) -> np.ndarray | float:
         """Gradient depth scale ``-1 / ln chi_1`` (layers; negative means exploding gradients)."""
+        self._require_fixed_point("xi_grad")
         return self._out(self._solve(sigma_w, sigma_b, with_c=False).xi_grad)
 
     # ------------------------------------------------------------------ critical line
@@ -771,6 +990,7 @@ class MeanField:
         (below ``Q_MAX``). NaN means no critical point exists at that ``sigma_b`` (e.g. ReLU for
         ``sigma_b > 0``: its only critical point is ``(sqrt 2, 0)``).
         """
+        self._require_fixed_point("critical_sigma_w")
         sb = as_float_array("sigma_b", sigma_b, minimum=0.0)
         kern = self._kernels
         if kern is not None and kern.positively_homogeneous:
@@ -792,6 +1012,7 @@ class MeanField:
         ``sqrt(q - sigma_w^2 E[phi^2](q))``. NaN means no critical point exists at that ``sigma_w`` (for tanh:
         ``sigma_w < 1``, ordered at every ``sigma_b``).
         """
+        self._require_fixed_point("critical_sigma_b")
         sw = as_float_array("sigma_w", sigma_w, minimum=0.0)
         kern = self._kernels
         if kern is not None and kern.positively_homogeneous:
@@ -839,13 +1060,16 @@ class MeanField:
         c0: float = 0.0,
         depth: int = 10,
         layers: int | Sequence[int] | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Any:
-        """Iterate the length and correlation maps for two inputs, layer 0 to ``depth``.
+        """Iterate the length and correlation maps of ``arch`` for two inputs, layer 0 to ``depth``.
 
         Parameters
         ----------
         sigma_w, sigma_b : float or 1-D array
-            Standard deviations; 1-D arrays become dims ``sigma_w``/``sigma_b`` (outer product).
+            Standard deviations; 1-D arrays become dims ``sigma_w``/``sigma_b`` (outer product), scalars scalar
+            coordinates, as in :meth:`infoprop.RandomNetwork.moments`.
         q0 : float or pair of floats
             Second moments of the two inputs, ``||x_i||^2 / N``; one value is used for both.
         c0 : float
@@ -855,19 +1079,25 @@ class MeanField:
         layers : int or sequence of int, optional
             Which layers (0..depth) to keep; default all. Memory is then O(grid points x kept layers), so a
             1000 x 1000 grid at depth 1000 needs only the layers asked for.
+        progress : callable, optional
+            Called as ``progress(done_layers, last_layer)`` after each layer.
 
         Returns
         -------
         xarray.Dataset
-            Variables ``q1``, ``q2``, ``q12``, ``c`` and ``divergence`` (``L^l = q1 + q2 - 2 q12``, SPEC section
-            3) on dims ``("layer", ...)`` with ``layer = 0..depth`` (or the kept ``layers``). Layer 0 holds the
-            input moments (``q^0 = ||x||^2 / N``). Layer 1 acts on ``x`` itself, not on ``phi(x)`` (SPEC section 0,
-            as the finite-width engine): ``q^1 = sigma_w^2 q^0 + sigma_b^2``, ``q^1_12 = sigma_w^2 q^0_12 + sigma_b^2``;
-            from layer 2 on the maps ``V`` and ``C`` apply, ``q^l = sigma_w^2 E[phi(sqrt(q^{l-1}) z)^2] +
-            sigma_b^2``, with the layer-``l-1`` pre-activations taken Gaussian (exact at infinite width).
-            ``c`` is reported as 1 where ``q1 q2 = 0``. With unbounded activations (ReLU family, linear) in the
-            unbounded phase the moments grow geometrically; once they overflow float64 they become ``inf`` and
-            ``q12``, ``c``, ``divergence`` NaN (NumPy emits its overflow ``RuntimeWarning``).
+            Variables ``q11``, ``q22``, ``q12``, ``c`` and ``divergence`` (``L^l = q11 + q22 - 2 q12``, SPEC
+            section 3) on dims ``(sigma_w, sigma_b, layer)`` with ``layer = 0..depth`` (or the kept ``layers``):
+            the names and dimension order of :meth:`infoprop.RandomNetwork.moments`, so the two subtract
+            directly. Layer 0 holds the input moments (``q^0 = ||x||^2 / N``). Layer 1 acts on ``x`` itself, not
+            on ``phi(x)`` (SPEC section 0, as the finite-width engine): ``q^1 = sigma_w^2 q^0 + sigma_b^2``,
+            ``q^1_12 = sigma_w^2 q^0_12 + sigma_b^2``. From layer 2 on the feed-forward maps give
+            ``q^l = sigma_w^2 E[phi(sqrt(q^{l-1}) z)^2] + sigma_b^2`` and the residual ones
+            ``q^l = q^{l-1} + sigma_w^2 E[phi(sqrt(q^{l-1}) z)^2] + sigma_b^2`` (module docstring), with the
+            layer-``l-1`` pre-activations taken Gaussian (exact at infinite width). ``c`` is NaN where
+            ``q11 q22 = 0`` (0/0, as in the finite-width engine). With unbounded activations (ReLU family, linear)
+            in the unbounded phase, and in residual networks, the moments grow geometrically; once they overflow
+            float64 they become ``inf`` and ``q12``, ``c``, ``divergence`` NaN (NumPy emits its overflow
+            ``RuntimeWarning``).
         """
         import xarray as xr
 
@@ -882,6 +1112,8 @@ class MeanField:
         q01, q02 = (float(q0a.ravel()[0]), float(q0a.ravel()[-1]))
         c0 = check_real("c0", c0, minimum=-1.0, maximum=1.0)
         depth = check_int("depth", depth, minimum=0)
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
         if layers is None:
             kept = list(range(depth + 1))
         else:
@@ -892,9 +1124,9 @@ class MeanField:
         last = max(kept)
         grid_w, grid_b = np.meshgrid(np.atleast_1d(sw), np.atleast_1d(sb), indexing="ij")
         shape = grid_w.shape
-        q1 = np.empty((len(kept), *shape))
-        q2 = np.empty((len(kept), *shape))
-        div = np.empty((len(kept), *shape))
+        q1 = np.empty((*shape, len(kept)))
+        q2 = np.empty((*shape, len(kept)))
+        div = np.empty((*shape, len(kept)))
         sw2, sb2 = grid_w**2, grid_b**2
         # Only the current layer's state is carried; kept layers are copied out as they are reached.
         q1_l = np.full(shape, q01)
@@ -906,36 +1138,32 @@ class MeanField:
             elif layer > 1:
                 (f1,), (f2,) = self._moments(q1_l, (0,)), self._moments(q2_l, (0,))
                 sq = self._square_difference(q1_l, q2_l, div_l)
-                q1_l, q2_l, div_l = sw2 * f1 + sb2, sw2 * f2 + sb2, sw2 * sq
+                if self.residual:  # the skip connection keeps h^{l-1}; its cross terms with A_l, b_l vanish
+                    q1_l, q2_l, div_l = q1_l + sw2 * f1 + sb2, q2_l + sw2 * f2 + sb2, div_l + sw2 * sq
+                else:
+                    q1_l, q2_l, div_l = sw2 * f1 + sb2, sw2 * f2 + sb2, sw2 * sq
             if layer in position:
                 i = position[layer]
-                q1[i], q2[i], div[i] = q1_l, q2_l, div_l
+                q1[..., i], q2[..., i], div[..., i] = q1_l, q2_l, div_l
+            if progress is not None and layer > 0:
+                progress(layer, last)
             if layer == last:
                 break
         q12 = 0.5 * (q1 + q2 - div)
         with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.where(q1 * q2 > 0, q12 / np.sqrt(q1 * q2), 1.0)
-        dims = ["layer"]
-        coords: dict[str, Any] = {"layer": np.asarray(kept)}
-        index: list[Any] = [slice(None)]
-        for name, arr in (("sigma_w", sw), ("sigma_b", sb)):
-            if arr.ndim == 1:
-                dims.append(name)
-                coords[name] = (name, arr, {"long_name": f"{name} (std)", "units": "1"})
-                index.append(slice(None))
-            else:
-                coords[name] = ((), float(arr), {"long_name": f"{name} (std)", "units": "1"})
-                index.append(0)
-        index_t = tuple(index)
+            c = q12 / (np.sqrt(q1) * np.sqrt(q2))  # 0/0 = NaN where a second moment vanishes
+        coords, index = _grid_coords(sw, sb)
+        dims = [d for d in ("sigma_w", "sigma_b") if d in coords and coords[d][0] == d]
+        coords["layer"] = ("layer", np.asarray(kept, dtype=np.int64), {"long_name": "layer index d (0 = input)"})
         data = {
-            "q1": (q1, "second moment q^l of input 1 (pre-activation)"),
-            "q2": (q2, "second moment q^l of input 2 (pre-activation)"),
+            "q11": (q1, "second moment q^l_11 of input 1 (pre-activation)"),
+            "q22": (q2, "second moment q^l_22 of input 2 (pre-activation)"),
             "q12": (q12, "cross moment q^l_12 (pre-activation)"),
-            "c": (c, "correlation c^l = q12 / sqrt(q1 q2)"),
-            "divergence": (div, "mean-field divergence L^l = q1 + q2 - 2 q12"),
+            "c": (c, "correlation c^l = q12 / sqrt(q11 q22)"),
+            "divergence": (div, "mean-field divergence L^l = q11 + q22 - 2 q12"),
         }
         ds = xr.Dataset(
-            {k: (dims, v[index_t], {"long_name": text, "units": "1"}) for k, (v, text) in data.items()},
+            {k: ([*dims, "layer"], v[index], {"long_name": text, "units": "1"}) for k, (v, text) in data.items()},
             coords=coords,
         )
         ds.attrs.update(
@@ -943,6 +1171,7 @@ class MeanField:
                 "meanfield.trajectory",
                 {
                     "activation": self.activation.describe(),
+                    "arch": self.arch,
                     "method": self.method,
                     "sigma_w": sw,
                     "sigma_b": sb,
@@ -956,20 +1185,129 @@ class MeanField:
         )
         return ds
 
+    # ------------------------------------------------------------------ residual networks
+    @property
+    def has_residual_asymptotics(self) -> bool:
+        """Whether :meth:`residual_asymptotics` applies: a residual arch and linear or distinct constant tails."""
+        form = _asymptote(self.activation)
+        if not self.residual or form is None:
+            return False
+        return not (form.slope_minus == form.slope_plus == 0.0 and form.offset_minus == form.offset_plus)
+
+    def residual_asymptotics(self, sigma_w: Any, sigma_b: Any) -> Any:
+        """Large-depth laws of the residual maps (``arch="resnet"``), module docstring "Residual asymptotics".
+
+        Parameters
+        ----------
+        sigma_w, sigma_b : float or 1-D array
+            Standard deviations; 1-D arrays become dims ``sigma_w``/``sigma_b`` (outer product).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``q_slope`` (``lim q^l / l``; ``inf`` under geometric growth), ``q_ratio`` (``lim q^{l+1} / q^l``; 1
+            under linear growth), ``c_limit`` (``lim c^l``) and ``c_exponent`` (``delta`` in
+            ``|c^l - c_limit| ~ l^-delta``) on dims ``(sigma_w, sigma_b)``. NaN in ``c_limit``/``c_exponent``
+            means the limit depends on the inputs (linear activation; nothing grows at
+            ``sigma_w = sigma_b = 0``). The attribute ``asymptotic_form`` records ``lambda_+-, mu_+-``.
+
+        Raises
+        ------
+        ValueError
+            For a feed-forward ``arch`` (use :meth:`phase_diagram`), or an activation without a known
+            asymptotic form (``sin``, user callables: use :meth:`trajectory`).
+        """
+        import xarray as xr
+
+        if not self.residual:
+            raise ValueError(
+                f"residual_asymptotics describes residual networks, got arch={self.arch!r}: "
+                "use phase_diagram() for the fixed points of a feed-forward network"
+            )
+        form = _asymptote(self.activation)
+        name = self.activation.name
+        if form is None:
+            raise ValueError(
+                f"activation {name!r} has no known asymptotic form (Activation.asymptotic_beyond is None or phi is "
+                "not linear beyond it), so no residual asymptotics are implemented: use trajectory(..., depth=D)"
+            )
+        saturating = form.slope_minus == 0.0 and form.slope_plus == 0.0
+        if saturating and form.offset_minus == form.offset_plus:
+            raise ValueError(
+                f"activation {name!r} tends to the same constant on both sides; residual asymptotics are implemented "
+                "for activations with distinct limits or a linear tail: use trajectory(..., depth=D)"
+            )
+        sw = as_float_array("sigma_w", sigma_w, minimum=0.0)
+        sb = as_float_array("sigma_b", sigma_b, minimum=0.0)
+        for label, arr in (("sigma_w", sw), ("sigma_b", sb)):
+            if arr.ndim > 1:
+                raise ValueError(f"{label} must be a number or a 1-D array, got shape {arr.shape}")
+        grid_w, grid_b = np.meshgrid(np.atleast_1d(sw), np.atleast_1d(sb), indexing="ij")
+        sw2, sb2 = grid_w**2, grid_b**2
+        if saturating:
+            a = sw2 * 0.5 * (form.offset_plus**2 + form.offset_minus**2) + sb2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(a > 0, sw2 * (form.offset_plus - form.offset_minus) ** 2 / (2.0 * math.pi * a), 0.0)
+            theta = _saturation_angle(np.clip(r, 0.0, 2.0 / math.pi))
+            q_slope, q_ratio = a, np.ones_like(a)
+            c_limit = np.where(a > 0, np.sin(0.5 * math.pi - theta), np.nan)  # exactly 0 at theta = pi/2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                delta = np.where(theta > 0, 1.0 - np.tan(0.5 * theta) / theta, 1.0)
+            c_exponent = np.where(a > 0, delta, np.nan)
+        else:
+            growth = sw2 * 0.5 * (form.slope_plus**2 + form.slope_minus**2)
+            q_ratio = 1.0 + growth
+            q_slope = np.where(growth > 0, np.inf, sb2)
+            kinked = form.slope_plus != form.slope_minus
+            c_limit = np.where(growth > 0, 1.0 if kinked else np.nan, np.where(sb2 > 0, 1.0, np.nan))
+            c_exponent = np.where(growth > 0, 2.0 if kinked else np.nan, np.where(sb2 > 0, 1.0, np.nan))
+        coords, index = _grid_coords(sw, sb)
+        dims = [d for d in ("sigma_w", "sigma_b") if d in coords and coords[d][0] == d]
+        data = {
+            "q_slope": (q_slope, "lim q^l / l (inf: geometric growth)", "1/layer"),
+            "q_ratio": (q_ratio, "lim q^(l+1) / q^l (1: at most linear growth)", "1"),
+            "c_limit": (c_limit, "lim c^l (NaN: set by the inputs)", "1"),
+            "c_exponent": (c_exponent, "delta in |c^l - c_limit| ~ l^-delta", "1"),
+        }
+        ds = xr.Dataset(
+            {k: (dims, v[index], {"long_name": text, "units": u}) for k, (v, text, u) in data.items()},
+            coords=coords,
+        )
+        ds.attrs.update(
+            provenance_attrs(
+                "meanfield.residual_asymptotics",
+                {
+                    "activation": self.activation.describe(),
+                    "arch": self.arch,
+                    "sigma_w": sw,
+                    "sigma_b": sb,
+                    "asymptotic_form": dataclasses.asdict(form),
+                    "asymptotic_class": "saturating" if saturating else ("relu_like" if kinked else "linear_like"),
+                },
+            )
+        )
+        return ds
+
     def _square_difference(self, q1: np.ndarray, q2: np.ndarray, div: np.ndarray) -> np.ndarray:
         """``E[(phi(u1) - phi(u2))^2]`` given the variances and the divergence ``L = q1 + q2 - 2 q12``."""
-        root = np.sqrt(q1 * q2)
+        s1, s2 = np.sqrt(q1), np.sqrt(q2)
+        root = s1 * s2  # not sqrt(q1 q2): residual ReLU networks reach q ~ 1e300, whose square overflows
         with np.errstate(divide="ignore", invalid="ignore"):
             # 1 - c = (L - (sqrt q1 - sqrt q2)^2) / (2 sqrt(q1 q2)): no cancellation for close inputs
-            eps = np.where(root > 0, (div - (np.sqrt(q1) - np.sqrt(q2)) ** 2) / (2.0 * root), 0.0)
+            eps = np.where(root > 0, (div - (s1 - s2) ** 2) / (2.0 * root), 0.0)
         eps = np.clip(eps, 0.0, 2.0)
         kern = self._kernels
         if kern is not None:
+            scale = np.ones_like(q1)
+            if kern.positively_homogeneous:  # E[(phi1 - phi2)^2] scales with q: evaluate at q ~ 1, no overflow
+                scale = np.maximum(q1, q2)
+                scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+                q1, q2, root = q1 / scale, q2 / scale, (s1 / np.sqrt(scale)) * (s2 / np.sqrt(scale))
             same = q1 == q2
             general = (
                 kern.second_moment(q1) + kern.second_moment(q2) - 2.0 * kern.cross_moment(q1, q2, root * (1 - eps))
             )
-            return np.where(same, 2.0 * kern.half_square_difference(q1, eps), general)
+            return scale * np.where(same, 2.0 * kern.half_square_difference(q1, eps), general)
         act = self.activation
 
         def integrand(u1, u2):
@@ -996,6 +1334,7 @@ class MeanField:
             Variables ``q_star, chi1, chi_q, c_star, chi_c, xi_q, xi_c, xi_grad`` (float64) and ``phase`` (int8
             index into :data:`PHASES`, with CF ``flag_values``/``flag_meanings``) on dims ``(sigma_w, sigma_b)``.
         """
+        self._require_fixed_point("phase_diagram")
         import xarray as xr
 
         sw = as_float_array("sigma_w", sigma_w, minimum=0.0)

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
-from . import figure, landscape, meanfield, report, sweep, trainability
+from . import explore, figure, landscape, meanfield, report, sweep, trainability
 from ._common import fail
 
 app = typer.Typer(
@@ -37,7 +37,7 @@ def _root(
     """infoprop command line."""
 
 
-for _module in (report, meanfield, landscape, figure, sweep, trainability):
+for _module in (report, meanfield, landscape, figure, sweep, trainability, explore):
     _module.register(app)
 
 

@@ -11,7 +11,6 @@ import typer
 from ._common import console, grid_from_options
 
 DEFAULT_RANGE = "0:4:256"
-METRICS = ("forward", "backward", "lyapunov")
 
 
 def _summary(da, seconds: float, points: int, depth: int) -> str:
@@ -68,18 +67,19 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from .._src.common import check_choice, ensure_parent_writable, save_figure, write_zarr
-        from .._src.networks import RandomNetwork
+        from .._src.common import check_choice, ensure_parent_writable
+        from .._src.landscape import compute_landscape, landscape_metrics, make_network, write_landscape
 
         sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_RANGE)
         sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_RANGE)
-        check_choice("--metric", metric, METRICS)
+        check_choice("--metric", metric, landscape_metrics())
         if metric != "forward" and inputs != "independent":
             raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
-        options = {} if kernel_size is None else {"kernel_size": kernel_size}
         if kernel_size is not None and arch != "cnn":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
-        net = RandomNetwork(arch, width, depth, activation, seed=seed, dtype=dtype, device=device, **options)
+        net = make_network(
+            arch, width, depth, activation, seed=seed, dtype=dtype, device=device, kernel_size=kernel_size
+        )
         ensure_parent_writable(out, "--out")
         if plot is not None:
             ensure_parent_writable(plot, "--plot")
@@ -94,18 +94,9 @@ def register(app: typer.Typer) -> None:
         start = time.perf_counter()
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{arch} {metric}", total=sw.size * sb.size)
-            kwargs = {"progress": lambda done: bar.update(task, completed=done)}
-            if metric == "forward":
-                da = net.divergence(sw, sb, inputs=inputs, eps=eps, **kwargs)
-            elif metric == "backward":
-                da = net.backward_divergence(sw, sb, **kwargs)
-            else:
-                da = net.lyapunov(sw, sb, **kwargs)
+            progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
+            da = compute_landscape(net, metric, sw, sb, inputs=inputs, eps=eps, progress=progress)
         seconds = time.perf_counter() - start
-        write_zarr(da, out, "--out")
-        if plot is not None:
-            from .._src.plots.landscape import plot_landscape
-
-            save_figure(plot_landscape(da), plot, "--plot")
+        write_landscape(da, out, plot)
         print(_summary(da, seconds, sw.size * sb.size, depth))
         print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))

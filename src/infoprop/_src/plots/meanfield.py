@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-_LOG_VARIABLES = ("chi1", "chi_q", "chi_c", "xi_q", "xi_c", "xi_grad", "q_star")
+_LOG_VARIABLES = ("chi1", "chi_q", "chi_c", "xi_q", "xi_c", "xi_grad", "q_star", "q_slope", "q11", "divergence")
 _LABELS = {
     "q_star": "$q^*$",
     "chi1": "$\\chi_1$",
@@ -18,6 +18,14 @@ _LABELS = {
     "xi_c": "$\\xi_c$ [layers]",
     "xi_grad": "$|\\xi_\\nabla|$ [layers]",
     "phase": "phase",
+    "q_slope": "$\\lim\\, q^l / l$ [1/layer]",
+    "q_ratio": "$\\lim\\, q^{l+1} / q^l$",
+    "c_limit": "$\\lim\\, c^l$",
+    "c_exponent": "$\\delta$ in $|c^l - c_\\infty| \\sim l^{-\\delta}$",
+    "c": "$c^D$",
+    "divergence": "$L^D = q_{11} + q_{22} - 2 q_{12}$",
+    "q11": "$q^D$",
+    "q12": "$q_{12}^D$",
 }
 
 
@@ -32,11 +40,14 @@ def _figure(**kwargs: Any):
 
 def _activation_name(ds: Any) -> str:
     try:
-        activation = json.loads(ds.attrs["parameters"])["activation"]
+        parameters = json.loads(ds.attrs["parameters"])
+        activation = parameters["activation"]
     except (KeyError, TypeError, ValueError):
         return "activation"
     extra = ", ".join(f"{k}={v}" for k, v in activation.items() if k != "name")
-    return activation.get("name", "activation") + (f" ({extra})" if extra else "")
+    arch = parameters.get("arch", "mlp")
+    name = activation.get("name", "activation") + (f" ({extra})" if extra else "")
+    return name if arch == "mlp" else f"{name} {arch}"
 
 
 def plot_phase_diagram(ds: Any, variable: str = "chi1", ax: Any = None):
@@ -45,11 +56,14 @@ def plot_phase_diagram(ds: Any, variable: str = "chi1", ax: Any = None):
     Parameters
     ----------
     ds : xarray.Dataset
-        Output of :meth:`infoprop.MeanField.phase_diagram`.
+        Output of :meth:`infoprop.MeanField.phase_diagram`, or for residual networks of
+        :meth:`infoprop.MeanField.residual_asymptotics` (possibly merged with one layer of a trajectory, as
+        ``infoprop meanfield --arch resnet --depth D`` writes it).
     variable : str
         One of its variables. ``chi1`` uses a logarithmic diverging colour scale centred on 1 (blue ordered,
-        red chaotic); the depth scales, ``q_star`` and the other slopes a logarithmic scale (``xi_grad`` is
-        shown as ``|xi_grad|``); ``c_star`` a linear one; ``phase`` one colour per label.
+        red chaotic); the depth scales, ``q_star``, ``q_slope``, ``q11``, ``divergence`` and the other slopes a
+        logarithmic scale (``xi_grad`` is shown as ``|xi_grad|``); correlations and exponents a linear one;
+        ``phase`` one colour per label.
     ax : matplotlib Axes, optional
         Draw into this axes; by default a new figure is made.
 
@@ -98,10 +112,12 @@ def plot_phase_diagram(ds: Any, variable: str = "chi1", ax: Any = None):
             ax.contour(sw, sb, finite, levels=[1.0], colors="black", linewidths=1.5)
             ax.plot([], [], color="black", lw=1.5, label="critical line $\\chi_1 = 1$")
             ax.legend(loc="upper left", fontsize=8, framealpha=0.7)
+    layer = ds[variable].coords.get("layer")
+    depth = f" at D = {int(layer)}" if layer is not None and layer.ndim == 0 else ""
     ax.set_xlabel("sigma_w (std)")
     ax.set_ylabel("sigma_b (std)")
     ax.set_title(
-        f"{_activation_name(ds)} mean field: {_LABELS.get(variable, variable)}\n"
+        f"{_activation_name(ds)} mean field: {_LABELS.get(variable, variable)}{depth}\n"
         "$W_{ij} \\sim N(0, \\sigma_w^2/n)$, $b_i \\sim N(0, \\sigma_b^2)$ (std convention)",
         fontsize=10,
     )
