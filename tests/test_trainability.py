@@ -296,14 +296,26 @@ def test_batched_classifiers_equal_plain_torch_training_per_model(optimizer):
     sigma = np.sqrt([0.7, 2.5, 0.7, 2.5, 1.2])
     lr = np.array([0.05, 0.01, 0.02, 0.05, 0.03])
     models = tp.build_classifiers(widths, 12, 10, depth, sigma, 0.2, seed=4, dtype=F64)
-    trained, _ = tp.fit_classifiers(models, lr, images, labels, optimizer=optimizer, steps=20, batch_size=16, seed=4)
+    # Models 1 and 3 are retired (early stopping) after step 7: the others must train on exactly as without them.
+    seen = []
+
+    def retire(step, ids, values):
+        seen.append((step, ids.tolist(), values.tolist()))
+        return np.isin(ids, [1, 3])
+
+    trained, ids, values = tp.fit_classifiers(
+        models, lr, images, labels, optimizer=optimizer, steps=20, batch_size=16, seed=4, checkpoints=[7, 12],
+        evaluate=lambda current: np.arange(current.blocks[-1][2], dtype=float), retire=retire)
+    assert ids.tolist() == [0, 2, 4]
+    assert seen == [(7, [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]), (12, [0, 2, 4], [0, 1, 2])]
+    np.testing.assert_array_equal(values[1], [0, np.nan, 1, np.nan, 2])
     batches = tp._batches(96, 16, 20, tp._generator(4, tp._TRAIN_ORDER))
-    for m in range(len(depth)):
+    for row, m in enumerate(ids):
         block = next(k for k, (_, start, stop) in enumerate(models.blocks) if start <= m < stop)
-        row = m - models.blocks[block][1]
         layers = [(w[m].clone().requires_grad_(), b[m].clone().requires_grad_())
                   for w, b in models.hidden[: depth[m] - 1]]
-        readout = tuple(t[row].clone().requires_grad_() for t in models.readouts[block])
+        readout = tuple(t[m - models.blocks[block][1]].clone().requires_grad_() for t in models.readouts[block])
+        trained_block = next(k for k, (_, start, stop) in enumerate(trained.blocks) if start <= row < stop)
         params = [t for pair in (*layers, readout) for t in pair]
         opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(params, lr=float(lr[m]))
         for index in batches:
@@ -314,10 +326,12 @@ def test_batched_classifiers_equal_plain_torch_training_per_model(optimizer):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        torch.testing.assert_close(trained.readouts[block][0][row], readout[0].detach(), rtol=1e-10, atol=1e-12)
+        readout_row = row - trained.blocks[trained_block][1]
+        torch.testing.assert_close(trained.readouts[trained_block][0][readout_row], readout[0].detach(), rtol=1e-10,
+                                   atol=1e-12)
         for (w_ref, b_ref), (w, b) in zip(layers, trained.hidden):
-            torch.testing.assert_close(w[m], w_ref.detach(), rtol=1e-10, atol=1e-12)
-            torch.testing.assert_close(b[m], b_ref.detach(), rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(w[row], w_ref.detach(), rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(b[row], b_ref.detach(), rtol=1e-10, atol=1e-12)
 
 
 def test_classifiers_are_prefixes_of_the_network_under_test():

@@ -66,13 +66,14 @@ Ground truth
 ------------
 :func:`train` trains classifiers of each depth ``d``: hidden layers 1..d-1 of the network under test (same draw, same
 scale) and a linear read-out ``w_{d-1} -> classes`` (same initialisation law, no activation: its outputs are the
-logits of the cross-entropy, no softmax before it). A cell ``(sigma_w, d)`` is trainable when, for the best of a
-few learning rates, the test accuracy reaches ``threshold`` after ``2 * steps`` optimiser steps; the accuracy is
-also recorded after ``steps`` so that every result says whether the deepest trainable depth moved when the budget
-was doubled (``budget_stable``). All models of a search (``sigma_w`` x depth x learning rate) are trained together:
-ordered by depth so that the models still active at layer ``l`` are a prefix of the batch, one bmm per layer, each
-model with its own learning rate. ``search="bisect"`` finds the deepest trainable depth of each ``sigma_w`` on the
-depth grid by bisection (trainability assumed monotone in depth), ``search="grid"`` trains every depth.
+logits of the cross-entropy, no softmax before it). A cell ``(sigma_w, d)`` is trainable when, at one of a few
+learning rates, the test accuracy reaches ``threshold`` at a checkpoint within ``2 * steps`` optimiser steps (it
+then stops training: early stopping); the verdict is also recorded after ``steps`` so that every result says whether
+the deepest trainable depth moved when the budget was doubled (``budget_stable``). All models of a search
+(``sigma_w`` x depth x learning rate) are trained together: ordered by depth so that the models still active at
+layer ``l`` are a prefix of the batch, one bmm per layer, each model with its own learning rate.
+``search="bisect"`` finds the deepest trainable depth of each ``sigma_w`` on the depth grid by bisection
+(trainability assumed monotone in depth), ``search="grid"`` trains every depth.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ N_CLASSES = 10  # every data set of infoprop.data has ten classes
 DEFAULT_SIGMA_W2 = np.linspace(0.5, 4.0, 36)  # variances, as in the issue's example scan
 DEFAULT_SIGMA_B = 0.05**0.5  # standard deviation: sigma_b^2 = 0.05 as in the paper
 DEFAULT_LRS = (0.003, 0.01, 0.03)  # SGD learning rates of the ground truth (best of)
+DEFAULT_TRUTH_STEPS = 1000  # ground-truth budget (doubled by default)
 RELATIVE_OFFSET = 1e-12
 VARIANCE_FLOOR = 1e-12
 NONREPRODUCIBLE = "nonreproducible_attrs"  # names the attributes that differ between identical runs (wall time)
@@ -1072,9 +1074,8 @@ class _RowOptimizer:
     def __init__(self, params: list[torch.Tensor], row_lrs: list[torch.Tensor], kind: str):
         self.params, self.kind, self.t = params, kind, 0
         self.lrs = [lr.reshape(-1, *([1] * (p.dim() - 1))).to(p) for p, lr in zip(params, row_lrs)]
-        if kind == "adam":
-            self.m = [torch.zeros_like(p) for p in params]
-            self.v = [torch.zeros_like(p) for p in params]
+        self.m = [torch.zeros_like(p) for p in params] if kind == "adam" else []
+        self.v = [torch.zeros_like(p) for p in params] if kind == "adam" else []
 
     @torch.no_grad()
     def step(self) -> None:
@@ -1089,6 +1090,35 @@ class _RowOptimizer:
             denom = (self.v[i].sqrt() / (1 - 0.999**self.t) ** 0.5).add_(1e-8)
             p.sub_(lr / (1 - 0.9**self.t) * self.m[i] / denom)
 
+    def keep(self, params: list[torch.Tensor], rows: list[torch.Tensor]) -> None:
+        """Continue with the rows ``rows[i]`` of every tensor (the models still training), states included."""
+        self.params = params
+        self.lrs = [lr[r] for lr, r in zip(self.lrs, rows)]
+        self.m = [m[r] for m, r in zip(self.m, rows)] if self.m else []
+        self.v = [v[r] for v, r in zip(self.v, rows)] if self.v else []
+
+
+def _keep_models(models: Classifiers, keep: np.ndarray) -> tuple[Classifiers, list[torch.Tensor]]:
+    """The classifiers ``keep`` (bool per batch row) selects, still ordered by depth, and for every tensor of
+    :meth:`Classifiers.parameters` the rows of it that stay (to slice optimiser states alike)."""
+    depth = np.concatenate([np.full(stop - start, d) for d, start, stop in models.blocks])
+    kept_depth = depth[keep]
+    rows, hidden = [], []
+    for layer, (weight, bias) in enumerate(models.hidden, start=1):
+        r = torch.as_tensor(np.flatnonzero(keep[: weight.shape[0]]), device=weight.device)
+        if np.any(kept_depth > layer):
+            hidden.append((weight[r], bias[r]))
+            rows += [r, r]
+    blocks, readouts = [], []
+    for (d, start, stop), (weight, bias) in zip(models.blocks, models.readouts):
+        r = torch.as_tensor(np.flatnonzero(keep[start:stop]), device=weight.device)
+        if len(r):
+            first = int(np.sum(kept_depth > d))
+            blocks.append((d, first, first + len(r)))
+            readouts.append((weight[r], bias[r]))
+            rows += [r, r]
+    return Classifiers(hidden, readouts, blocks, models.activation), rows
+
 
 def fit_classifiers(
     models: Classifiers,
@@ -1101,37 +1131,61 @@ def fit_classifiers(
     batch_size: int,
     seed: int,
     checkpoints: Sequence[int] = (),
-    evaluate: Callable[[Classifiers], Any] | None = None,
+    evaluate: Callable[[Classifiers], np.ndarray] | None = None,
+    retire: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: Callable[[], None] | None = None,
-) -> tuple[Classifiers, list[Any]]:
+) -> tuple[Classifiers, np.ndarray, list[np.ndarray]]:
     """Train all classifiers of ``models`` at once (cross-entropy on raw logits, summed over models).
 
-    Each model (batch row) has its learning rate ``model_lr[m]``; the inputs are not modified. After the steps
-    listed in ``checkpoints`` ``evaluate(trained_so_far)`` is called and its results returned (in order).
-    ``progress()`` is called after every step.
+    Each model (batch row) has its learning rate ``model_lr[m]``; the inputs are not modified. After each step
+    listed in ``checkpoints``, ``evaluate(models_still_training)`` gives one value per model (e.g. test accuracy);
+    then ``retire(step, ids, values)`` (``ids``: the original row numbers of the models still training) may return
+    a bool mask of models to stop: they leave the batch, and the others continue exactly as they would have (each
+    model's update depends on its own parameters only). ``progress()`` is called after every step.
+
+    Returns
+    -------
+    models : Classifiers
+        The models still training at the end; ``ids`` their original row numbers.
+    ids : numpy.ndarray of int
+    values : list of numpy.ndarray
+        Per checkpoint, ``evaluate``'s value for every original model (NaN for models retired before it).
     """
     params = [t.detach().clone().requires_grad_() for t in models.parameters()]
-    trained = _with_parameters(models, params)
+    current = _with_parameters(models, params)
     lr = torch.as_tensor(np.asarray(model_lr, dtype=np.float64))
     opt = _RowOptimizer(params, [lr[rows] for rows in models.rows()], optimizer)
-    results = []
+    ids = np.arange(len(np.asarray(model_lr)))
+    results: list[np.ndarray] = []
     for step, index in enumerate(_batches(images.shape[0], batch_size, steps, _generator(seed, _TRAIN_ORDER)), 1):
-        x, y = images[index.to(images.device)], labels[index.to(images.device)]
-        loss = images.new_zeros(())
-        for logit in trained.logits(x):
-            per_model = torch.nn.functional.cross_entropy(
-                logit.transpose(1, 2), y.expand(logit.shape[0], -1), reduction="none"
-            )
-            loss = loss + per_model.mean(dim=1).sum()
-        for t in params:
-            t.grad = None
-        loss.backward()
-        opt.step()
+        if len(ids):
+            x, y = images[index.to(images.device)], labels[index.to(images.device)]
+            loss = images.new_zeros(())
+            for logit in current.logits(x):
+                per_model = torch.nn.functional.cross_entropy(
+                    logit.transpose(1, 2), y.expand(logit.shape[0], -1), reduction="none"
+                )
+                loss = loss + per_model.mean(dim=1).sum()
+            for t in params:
+                t.grad = None
+            loss.backward()
+            opt.step()
         if step in checkpoints and evaluate is not None:
-            results.append(evaluate(_with_parameters(models, [t.detach() for t in params])))
+            values = np.full(len(np.asarray(model_lr)), np.nan)
+            if len(ids):
+                values[ids] = evaluate(_with_parameters(current, [t.detach() for t in params]))
+            results.append(values)
+            stop = np.zeros(len(ids), dtype=bool) if retire is None or not len(ids) else retire(step, ids,
+                                                                                                values[ids])
+            if np.any(stop):
+                kept, rows = _keep_models(_with_parameters(current, [t.detach() for t in params]), ~stop)
+                params = [t.detach().clone().requires_grad_() for t in kept.parameters()]
+                opt.keep(params, rows)
+                current = _with_parameters(kept, params)
+                ids = ids[~stop]
         if progress is not None:
             progress()
-    return _with_parameters(models, [t.detach() for t in params]), results
+    return _with_parameters(current, [t.detach() for t in params]), ids, results
 
 
 def _with_parameters(models: Classifiers, params: list[torch.Tensor]) -> Classifiers:
@@ -1146,7 +1200,7 @@ def classifier_accuracy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Accuracy and divergence flag per model (batch row order); a diverged model (non-finite logits) counts as
     accuracy 0, not as whatever argmax makes of NaN."""
-    n_models = models.blocks[0][2] if len(models.blocks) == 1 else max(stop for _, _, stop in models.blocks)
+    n_models = models.blocks[-1][2]
     correct = np.zeros(n_models)
     finite = np.ones(n_models, dtype=bool)
     with torch.no_grad():
@@ -1169,9 +1223,10 @@ def train(
     activation: str | Activation = "tanh",
     optimizer: str = "sgd",
     lr: Any = DEFAULT_LRS,
-    steps: int = 1000,
+    steps: int = DEFAULT_TRUTH_STEPS,
     doubling: bool = True,
     search: str = "bisect",
+    eval_every: int = 250,
     batch_size: int = 64,
     threshold: float = 0.5,
     seed: int = 0,
@@ -1187,11 +1242,12 @@ def train(
 
     The depth-``d`` classifier is layers 1..d-1 of the network under test of :func:`predict` (same ``depth``,
     ``widths``, ``activation``, ``seed`` give the very same draw) plus a linear read-out, trained with cross-entropy
-    on raw logits. A cell ``(sigma_w, d)`` is trainable when its best test accuracy over the learning rates ``lr``
-    reaches ``threshold`` after the full budget (``2 * steps`` with ``doubling``, else ``steps``). With ``doubling``
-    the accuracy after ``steps`` is recorded too, and ``budget_stable`` says for each ``sigma_w`` whether the deepest
-    trainable depth was already the same with half the budget: a truth that moves with the budget cannot judge a
-    prediction.
+    on raw logits. A cell ``(sigma_w, d)`` is trainable when, at one of the learning rates ``lr``, its test accuracy
+    reaches ``threshold`` at a checkpoint (every ``eval_every`` steps) within the full budget (``2 * steps`` with
+    ``doubling``, else ``steps``); a cell stops training as soon as it is (early stopping), and a model whose logits
+    become non-finite stops as diverged. With ``doubling`` the verdict after ``steps`` is recorded too, and
+    ``budget_stable`` says for each ``sigma_w`` whether the deepest trainable depth was already the same with half
+    the budget: a truth that moves with the budget cannot judge a prediction.
 
     Parameters
     ----------
@@ -1213,13 +1269,16 @@ def train(
         depths per ``sigma_w`` are trained. ``"grid"``: every depth is trained (no assumption; the full accuracy map).
     threshold : float
         Test accuracy at or above which a model counts as trained.
+    eval_every : int
+        Steps between test-accuracy checkpoints (also taken at ``steps`` and ``2 * steps``).
     progress : callable, optional
         ``progress(done, total)`` after every optimiser step, ``total`` = the most steps the search can take.
 
     Returns
     -------
     xarray.Dataset
-        ``accuracy`` and ``diverged`` (sigma_w, depth, lr, budget; NaN accuracy: not trained, bisection only);
+        ``accuracy`` (sigma_w, depth, lr, budget: the best test accuracy reached at the checkpoints within the
+        budget; a cell stopped at the threshold keeps that value; NaN: not trained, bisection only) and ``diverged``;
         ``tested`` (sigma_w, depth); ``trainable`` (sigma_w, depth: best accuracy at the full budget >= threshold,
         deduced from the bisection bracket for untested cells); ``max_trainable_depth`` (sigma_w; 0: none),
         ``max_trainable_depth_by_budget`` (sigma_w, budget; under bisection, the deepest trainable *tested* depth),
@@ -1238,6 +1297,7 @@ def train(
     check_choice("search", search, SEARCHES)
     if not isinstance(doubling, bool):
         raise TypeError(f"doubling must be a bool, got {doubling!r}")
+    eval_every = check_int("eval_every", eval_every, minimum=1)
     lrs = np.atleast_1d(as_float_array("lr", lr, minimum=0.0))
     if lrs.ndim != 1 or np.any(lrs <= 0) or len(np.unique(lrs)) != len(lrs):
         raise ValueError(f"lr must be one positive learning rate or a list of distinct ones, got {lrs.tolist()}")
@@ -1267,6 +1327,8 @@ def train(
         if progress is not None:
             progress(done[0], total)
 
+    checkpoints = sorted({*range(eval_every, budgets[-1] + 1, eval_every), *budgets})
+
     def run(cells: list[tuple[int, int]]) -> None:
         """Train the cells (sigma index, depth index) at every learning rate; fill ``accuracy`` and ``diverged``."""
         models = sorted(((d, s, k) for s, d in cells for k in range(n_l)), key=lambda m: (-depths[m[0]], m[1], m[2]))
@@ -1275,14 +1337,30 @@ def train(
                                  seed=p["seed"], dtype=p["dtype"])
         nets = Classifiers(_to_device(nets.hidden, p["device"]), _to_device(nets.readouts, p["device"]), nets.blocks,
                            nets.activation)
-        _, results = fit_classifiers(
+        cell = idx[:, 1] * n_d + idx[:, 0]
+        best = np.zeros(len(idx))
+
+        def evaluate(trained: Classifiers) -> np.ndarray:
+            acc, div = classifier_accuracy(trained, test_x, test_y)
+            return np.where(div, -1.0, acc)  # -1 marks a diverged model
+
+        def retire(step: int, ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+            # Early stopping: a cell is decided once one of its learning rates reaches the threshold (all of its
+            # models stop); a diverged model (non-finite logits) never recovers and stops too.
+            best[ids] = np.maximum(best[ids], values)
+            passed = np.isin(cell[ids], cell[best >= threshold])
+            return passed | (values < 0)
+
+        _, _, results = fit_classifiers(
             nets, lrs[idx[:, 2]], train_x, train_y, optimizer=optimizer, steps=budgets[-1],
-            batch_size=p["batch_size"], seed=p["seed"], checkpoints=budgets,
-            evaluate=lambda trained: classifier_accuracy(trained, test_x, test_y), progress=tick,
+            batch_size=p["batch_size"], seed=p["seed"], checkpoints=checkpoints, evaluate=evaluate, retire=retire,
+            progress=tick,
         )
-        for b, (acc, div) in enumerate(results):
-            accuracy[idx[:, 1], idx[:, 0], idx[:, 2], b] = acc
-            diverged[idx[:, 1], idx[:, 0], idx[:, 2], b] = div
+        values = np.stack(results)  # (checkpoints, models); NaN once retired
+        for b, budget in enumerate(budgets):
+            upto = values[: checkpoints.index(budget) + 1]
+            accuracy[idx[:, 1], idx[:, 0], idx[:, 2], b] = np.max(np.nan_to_num(upto, nan=-1.0).clip(min=0.0), axis=0)
+            diverged[idx[:, 1], idx[:, 0], idx[:, 2], b] = np.any(upto < 0, axis=0)
 
     if search == "grid":
         run([(s, d) for s in range(n_s) for d in range(n_d)])
@@ -1312,14 +1390,16 @@ def train(
         "depths": depths, "device": str(p["device"]), "widths": ws,
         "width_profile": p["widths"] if isinstance(p["widths"], str) else "explicit",
         "activation": _describe_activation(act), "sigma_w": sw, "sigma_b": sb, "optimizer": optimizer,
-        "lr": lrs, "steps": p["steps"], "doubling": doubling, "search": search, "batch_size": p["batch_size"],
+        "lr": lrs, "steps": p["steps"], "doubling": doubling, "search": search, "eval_every": eval_every,
+        "batch_size": p["batch_size"],
         "threshold": threshold, "seed": p["seed"], "dtype": dtype, "train_size": p["train_size"],
         "readout": "Linear(w_{d-1} -> classes), logits",
     }
     cell = ("sigma_w", "depth", "lr", "budget")
     ds = xr.Dataset(
         {
-            "accuracy": (cell, accuracy, {"long_name": "test accuracy after training (NaN: not trained)"}),
+            "accuracy": (cell, accuracy, {
+                "long_name": "best test accuracy reached within the budget (NaN: not trained)"}),
             "diverged": (cell, diverged, {"long_name": "non-finite logits after training"}),
             "tested": (("sigma_w", "depth"), tested, {"long_name": "cell trained (bisection trains a few depths)"}),
             "trainable": (("sigma_w", "depth"), trainable, {

@@ -196,6 +196,8 @@ def train(
         "--doubling/--no-doubling", help="Train twice --steps and check the verdict after --steps.")] = True,
     search: Annotated[str, typer.Option(
         "--search", help="bisect (deepest trainable depth by bisection) | grid (every depth).")] = "bisect",
+    eval_every: Annotated[int, typer.Option(
+        "--eval-every", help="Steps between test-accuracy checkpoints (early stopping).")] = 250,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size.")] = 64,
     threshold: Annotated[float, typer.Option("--threshold", help="Test accuracy that counts as trained.")] = 0.5,
     seed: Seed = 0,
@@ -215,8 +217,8 @@ def train(
     with _progress_bar(progress, "classifiers", "steps") as advance:
         ds = run(data, depth, sw, sb, depths=depth_values, widths=_widths(widths), activation=activation,
                  optimizer=optimizer, lr=_floats("--lr", lr), steps=steps, doubling=doubling, search=search,
-                 batch_size=batch_size, threshold=threshold, seed=seed, data_path=data_path, grayscale=grayscale,
-                 dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
+                 eval_every=eval_every, batch_size=batch_size, threshold=threshold, seed=seed, data_path=data_path,
+                 grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
     print(write_zarr(ds, out))
     unstable = ds.sigma_w2.values[~ds.budget_stable.values]
     print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; deepest trainable depth changed with the "
