@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -732,3 +733,27 @@ def test_entropy_bad_input():
         tp.null_relative_entropy(np.ones((3, 4)), np.ones((2, 4)))
     with pytest.raises(ValueError, match="bootstrap must be an integer >= 2"):
         tp.null_relative_entropy(np.ones((3, 4)), np.ones((3, 4)), bootstrap=1)
+
+
+# --------------------------------------------------------------------------- acceptance (slow)
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "data" / "trainability"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth", [24, 64])
+def test_prediction_matches_the_reference_truth_on_digits(depth):
+    """The default prediction against the stored reference truth of digits (docs/trainability.md: SGD at five
+    learning rates, doubled budget, early stopping; run once, never by the tests). The prediction is closed-form,
+    so rounding differences between machines can move a cutoff by a layer at most; the criteria allow one depth
+    grid step (4 layers) per sigma_w and one sigma_w^2 grid step for the critical point."""
+    truth = xr.open_zarr(REFERENCE / "digits-truth.zarr").load()
+    sw = truth.sigma_w.values
+    pred = tp.predict("digits", depth, sw, float(truth.attrs["sigma_b"]), strip_images=0)
+    cmp = tp.compare(pred, truth).sel(rule="null")
+    grid = truth.depth.values[truth.depth.values <= depth]
+    trained = np.minimum(truth.max_trainable_depth.values, depth)
+    predicted_on_grid = np.array([grid[grid <= d].max(initial=0) for d in pred.predicted_depth.values])
+    assert np.all(np.abs(predicted_on_grid - trained) <= np.diff(grid)[0])
+    step = float(np.diff(truth.sigma_w2.values)[0])
+    assert abs(float(cmp.predicted_critical_sigma_w2) - float(cmp.trained_critical_sigma_w2)) <= step + 1e-9
+    assert float(cmp.agreement_by_side.min()) >= 0.85

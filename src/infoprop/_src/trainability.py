@@ -411,21 +411,26 @@ def fit_ridge(
     y1 = torch.cat([outputs, torch.ones_like(outputs[..., :1])], dim=-1)
     penalty = torch.full((y1.shape[-1],), float(ridge), dtype=torch.float64, device=outputs.device)
     penalty[-1] = 0.0  # the bias is free
+    # Levenberg-Marquardt damping of the bias in the refinement steps: keeps the curvature positive definite when
+    # every output saturates (weights psi'^2 -> 0); it changes the step, not the fixed point (the true optimum).
+    damping = torch.zeros_like(penalty)
+    damping[-1] = max(float(ridge), 1e-8)
+    y1_64 = y1.double()  # the normal equations in float64: a float32 Gram is not positive definite at small ridge
 
-    def solve(weights: torch.Tensor | None, rhs: torch.Tensor) -> torch.Tensor:
-        weighted = y1 if weights is None else y1 * weights
-        matrix = (weighted.transpose(-1, -2) @ y1).double() / n + torch.diag(penalty)
+    def solve(weights: torch.Tensor | None, rhs: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        weighted = y1_64 if weights is None else y1_64 * weights.double()
+        matrix = weighted.transpose(-1, -2) @ y1_64 / n + torch.diag(penalty + extra)
         return torch.cholesky_solve(rhs.double(), torch.linalg.cholesky(matrix))
 
     z = torch.atanh(t.clamp(-clip, clip)) if tanh_output else t
-    coef = solve(None, y1.transpose(-1, -2) @ z / n)  # (M, p + 1, q), float64
+    coef = solve(None, y1.transpose(-1, -2) @ z / n, torch.zeros_like(penalty))  # (M, p + 1, q), float64
     if tanh_output:
         for _ in range(refine_steps):
             th = torch.tanh(y1 @ coef.to(dtype))
             slope = 1.0 - th * th
             # Minus the gradient of half the loss; the Gauss-Newton weights psi'^2 averaged over the outputs.
             descent = (y1.transpose(-1, -2) @ (slope * (t - th))).double() / n - penalty[:, None] * coef
-            coef = coef + solve((slope * slope).mean(dim=-1, keepdim=True), descent)
+            coef = coef + solve((slope * slope).mean(dim=-1, keepdim=True), descent, damping)
     return coef[..., :-1, :].transpose(-1, -2).to(dtype).contiguous(), coef[..., -1, :].to(dtype).contiguous()
 
 
