@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
         return 2
     python = setup()
     if argv[0] == "run":
-        return subprocess.call([str(BIN / "infoprop"), "report", *argv[1:]], cwd=ROOT)
+        # out/ is the main job's own output: a rerun replaces it (--overwrite replaces only what infoprop wrote).
+        return subprocess.call([str(BIN / "infoprop"), "report", "--overwrite", *argv[1:]], cwd=ROOT)
     _run(python, "-m", "ruff", "check", "src", "tests", "benchmarks")
     return subprocess.call([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT)
 

@@ -13,7 +13,7 @@ no network: these are server-side timings.
    first request; the first one is the "appears" time.
 3. The same view again: the cached response (best of 5).
 4. A zoomed window of the same draw (network already drawn): time to the first image and to full resolution.
-5. Baseline: the same grid in ONE direct engine call (``RandomNetwork.divergence``, same draw) plus the figure
+5. Baseline: the same grid in ONE direct engine call (``RandomNetwork.forward``, same draw) plus the figure
    ``infoprop landscape --plot`` draws (``plot_landscape`` to PNG in memory). Ratios: full view / baseline,
    first image / baseline. The explorer's values are checked equal to the baseline's.
 """
@@ -108,7 +108,7 @@ async def main(args) -> None:
     net = RandomNetwork("mlp", width, depth, "erf", seed=0)
     axis = np.linspace(0.0, 4.0, res)
     start = time.perf_counter()
-    direct = net.divergence(axis, axis)
+    direct = net.forward(axis, axis)
     engine_s = time.perf_counter() - start
     buffer = io.BytesIO()
     fig = plot_landscape(direct)

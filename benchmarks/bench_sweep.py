@@ -33,7 +33,7 @@ arch = "mlp"
 width = {width}
 depth = {depth}
 seed = [0, 1]
-metric = "divergence"
+metric = "forward"
 sigma_w = {{ start = 0.0, stop = 4.0 }}
 sigma_b = {{ start = 0.0, stop = 4.0 }}
 resolution = {resolution}
@@ -100,7 +100,7 @@ def store_overhead(spec, workdir: Path, repeats: int) -> dict[str, float]:
     def direct() -> None:
         for number in range(len(spec.experiments())):
             e = spec.experiment(number)
-            RandomNetwork(e["arch"], e["width"], e["depth"], seed=e["seed"]).divergence(spec.sigma_w, spec.sigma_b)
+            RandomNetwork(e["arch"], e["width"], e["depth"], seed=e["seed"]).forward(spec.sigma_w, spec.sigma_b)
 
     def sweep() -> None:
         out = workdir / "whole.zarr"

@@ -83,7 +83,8 @@ def test_activation_instance_passes_through():
         (("leaky_relu",), {"negative_slope": float("nan")}, ValueError, "negative_slope must be finite"),
         ((42,), {}, TypeError, "activation must be one of"),
         ((lambda t: t.sum(),), {}, TypeError, "elementwise"),
-        ((lambda t: undefined_name,), {}, TypeError, "calling it failed"),  # noqa: F821
+        ((lambda t: undefined_name,), {}, TypeError, "requires grad failed: name 'undefined_name'"),  # noqa: F821
+        ((lambda t: torch.zeros_like(t),), {}, TypeError, "differentiable by torch.autograd"),
     ],
 )
 def test_bad_activation_arguments(args, kwargs, error, match):
@@ -198,3 +199,30 @@ def test_asymptotic_beyond_marks_where_the_curvature_ends(name):
     else:
         assert act.asymptotic_beyond == 60.0 and curvature.max() < 1e-17
     assert get_activation(lambda t: torch.tanh(t)).asymptotic_beyond is None
+
+
+# --------------------------------------------------------------------------- issue 10, item 7
+@pytest.mark.parametrize("fn", [np.tanh, lambda x: np.sin(x) * 2.0, math.tanh])
+def test_numpy_callables_are_refused_when_built(fn):
+    """A NumPy function cannot be differentiated by torch.autograd: refused at once, not at first use."""
+    from infoprop._src.meanfield import MeanField
+    from infoprop._src.networks import RandomNetwork
+
+    for build in (get_activation, MeanField, lambda f: RandomNetwork("mlp", 4, 2, activation=f)):
+        with pytest.raises(TypeError, match=r"torch.autograd \(e.g. torch.tanh, not numpy.tanh\)"):
+            build(fn)
+
+
+def test_nan_from_a_user_activation_is_an_error_naming_the_input():
+    from infoprop._src.meanfield import MeanField
+
+    def nan_above_five(t):
+        return torch.where(t > 5.0, torch.full_like(t, float("nan")), torch.tanh(t))
+
+    act = get_activation(nan_above_five)  # fine on the probe points in [-3, 3]
+    np.testing.assert_allclose(act.phi(np.array([1.0])), [math.tanh(1.0)])
+    with pytest.raises(ValueError, match=r"activation 'nan_above_five' returned NaN for the finite input 6.0"):
+        act.phi(np.array([1.0, 6.0]))
+    with pytest.raises(ValueError, match="activation 'nan_above_five' returned NaN for the finite input"):
+        MeanField(nan_above_five, method="quadrature").q_star(3.0, 0.5)  # the Gaussian quadrature reaches |u| > 5
+    assert torch.isnan(act.torch_fn(torch.tensor([float("nan")]))).all()  # NaN in, NaN out: not the activation's

@@ -80,9 +80,9 @@ def engine_landscape(query: dict) -> np.ndarray:
     sb = np.linspace(float(q.get("sb0", 0)), float(q.get("sb1", 4)), res)
     metric = q.get("metric", "forward")
     if metric == "forward":
-        return net.divergence(sw, sb).values
+        return net.forward(sw, sb).values
     if metric == "backward":
-        return net.backward_divergence(sw, sb).values
+        return net.backward(sw, sb).values
     return net.lyapunov(sw, sb).values
 
 
@@ -151,8 +151,8 @@ def test_compute_landscape_maps_every_metric_to_the_engine():
     calls = []
     assert landscape_metrics()[:3] == ("forward", "backward", "lyapunov")
     expected = {
-        "forward": net.divergence(sw, sb, inputs="perturbed", eps=1e-3),
-        "backward": net.backward_divergence(sw, sb),
+        "forward": net.forward(sw, sb, inputs="perturbed", eps=1e-3),
+        "backward": net.backward(sw, sb),
         "lyapunov": net.lyapunov(sw, sb),
     }
     for metric, reference in expected.items():

@@ -37,7 +37,7 @@ GRID = np.linspace(0.0, 4.0, 130)
 
 def direct(seed, **options):
     """The independent reference: one network draw evaluated on the whole grid in one call."""
-    return RandomNetwork("mlp", 16, 12, activation="erf", seed=seed).divergence(GRID, GRID, **options)
+    return RandomNetwork("mlp", 16, 12, activation="erf", seed=seed).forward(GRID, GRID, **options)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_report_from_a_sweep_matches_the_report_on_its_own_draw(sweep_store, tmp
     assert stored["boundary_cells"] == own["boundary_cells"]
     assert stored["mean_field_disagreement"] == own["mean_field_disagreement"]
     p = stored["parameters"]
-    assert (p["architecture"], p["activation"], p["width"], p["depth"], p["seed"]) == ("mlp", "erf", 16, 12, 1)
+    assert (p["arch"], p["activation"], p["width"], p["depth"], p["seed"]) == ("mlp", "erf", 16, 12, 1)
     assert p["sigma_w"] == own["parameters"]["sigma_w"] == [0.0, 4.0, 130]
     assert p["landscape"]["source"] == str(sweep_store)
     assert p["landscape"]["selection"] == {"seed": 1}
@@ -77,7 +77,7 @@ def test_report_from_a_sweep_matches_the_report_on_its_own_draw(sweep_store, tmp
 
 
 def test_fractal_tools_on_a_stored_landscape(sweep_store):
-    landscape = load_landscape(sweep_store, "divergence", seed=0)
+    landscape = load_landscape(sweep_store, "forward", seed=0)
     expected = direct(0).transpose("sigma_w", "sigma_b").values
     robust = frontier_dimension(landscape)
     assert robust.attrs["recommended_dimension"] == frontier_dimension(expected).attrs["recommended_dimension"]
@@ -103,10 +103,10 @@ def test_landscape_cli_store_round_trip(tmp_path):
     argv = ["landscape", "--width", "16", "--depth", "12", "--seed", "3", "--out", str(out)]
     assert main([*argv, "--sigma-w", "0:4:130", "--sigma-b", "0:4:130"]) == 0
     landscape = load_landscape(out)
-    expected = RandomNetwork("mlp", 16, 12, activation="erf", seed=3).divergence(GRID, GRID)
+    expected = RandomNetwork("mlp", 16, 12, activation="erf", seed=3).forward(GRID, GRID)
     assert np.array_equal(landscape.values, expected.values)
     assert landscape.attrs == expected.attrs
-    assert landscape.name == "divergence"
+    assert landscape.name == "forward"
     # ... and the report accepts it, with the network read from its provenance.
     summary = frontier_report(tmp_path / "report", landscape=out)
     assert (summary["parameters"]["seed"], summary["parameters"]["width"]) == (3, 16)
@@ -116,7 +116,7 @@ def test_landscape_cli_store_round_trip(tmp_path):
 
 def test_layer_selection_of_a_multi_layer_store(tmp_path):
     sigma = np.linspace(0.5, 3.0, 6)
-    layers = RandomNetwork("mlp", 8, 5, activation="erf", seed=0).divergence(sigma, sigma, layers=[2, 5])
+    layers = RandomNetwork("mlp", 8, 5, activation="erf", seed=0).forward(sigma, sigma, layers=[2, 5])
     write_zarr(layers, tmp_path / "layers.zarr")
     for layer in (2, 5):
         loaded = load_landscape(tmp_path / "layers.zarr", layer=layer)
@@ -134,18 +134,18 @@ def test_layer_selection_of_a_multi_layer_store(tmp_path):
 def two_variable_store(path):
     network = RandomNetwork("mlp", 8, 5, activation="erf", seed=0)
     sigma = np.linspace(0.5, 3.0, 6)
-    data = xr.Dataset({"divergence": network.divergence(sigma, sigma), "lyapunov": network.lyapunov(sigma, sigma)})
+    data = xr.Dataset({"forward": network.forward(sigma, sigma), "lyapunov": network.lyapunov(sigma, sigma)})
     write_zarr(data, path)
     return path
 
 
 def test_multi_variable_store_needs_a_metric(tmp_path):
     store = two_variable_store(tmp_path / "two.zarr")
-    with pytest.raises(ValueError, match=r"metric must be given, one of \['divergence', 'lyapunov'\]"):
+    with pytest.raises(ValueError, match=r"metric must be given, one of \['forward', 'lyapunov'\]"):
         load_landscape(store)
     assert load_landscape(store, "lyapunov").name == "lyapunov"
     with pytest.raises(ValueError, match="metric must be one of"):
-        load_landscape(store, "backward_divergence")
+        load_landscape(store, "backward")
 
 
 def test_report_rejects_a_landscape_that_is_not_the_forward_divergence(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from infoprop._src.fractal import frontier_dimension
+from infoprop._src.fractal import box_dimension
 from infoprop._src.meanfield import MeanField
 from infoprop._src.networks import RandomNetwork
 from infoprop._src.report import frontier_report
@@ -41,28 +41,36 @@ def test_report_writes_every_file_and_a_consistent_summary(small_report):
     }
     assert calls[-1] == (129 * 129, 129 * 129)
     p = summary["parameters"]
-    assert (p["width"], p["depth"], p["activation"], p["architecture"]) == (16, 12, "erf", "mlp")
+    assert (p["width"], p["depth"], p["activation"], p["arch"]) == (16, 12, "erf", "mlp")
     assert p["sigma_convention"] == "std"
 
 
 def test_report_landscape_is_the_network_draw_and_the_numbers_follow_from_it(small_report):
     out, summary, _ = small_report
-    landscape = xr.open_zarr(out / "landscape.zarr")["divergence"].load()
+    landscape = xr.open_zarr(out / "landscape.zarr")["forward"].load()
     network = RandomNetwork("mlp", 16, 12, activation="erf", seed=0)
-    expected = network.divergence(SMALL["sigma_w"], SMALL["sigma_b"])
+    expected = network.forward(SMALL["sigma_w"], SMALL["sigma_b"])
     np.testing.assert_array_equal(landscape.values, expected.values)
     # Disagreement: recomputed directly from the mean-field chi_1 on the grid.
     tau = summary["parameters"]["threshold"]
     chi1 = MeanField("erf").chi1(SMALL["sigma_w"][:, None], SMALL["sigma_b"][None, :])
     assert summary["mean_field_disagreement"] == pytest.approx(np.mean((landscape.values <= tau) != (chi1 < 1)))
-    frontier = frontier_dimension(landscape)
-    assert summary["dimension"]["recommended"] == pytest.approx(frontier.attrs["recommended_dimension"])
-    stored = xr.open_zarr(out / "frontier.zarr").load()
-    np.testing.assert_array_equal(stored["dimension"].values, frontier["dimension"].values)
     # Boundary cells by a second rule: min of the 4 corners <= tau < max of the 4 corners.
     v = landscape.values
     corners = np.stack([v[:-1, :-1], v[1:, :-1], v[:-1, 1:], v[1:, 1:]])
     assert summary["boundary_cells"] == int(((corners.min(0) <= tau) & (corners.max(0) > tau)).sum())
+    # The stored sweep: the documented thresholds, each dimension the (separately validated) robust box count of
+    # the boundary by the corner rule, and the summary the median over resolved thresholds.
+    stored = xr.open_zarr(out / "frontier.zarr").load()
+    np.testing.assert_allclose(stored.threshold.values, np.logspace(-5, 0, 21), rtol=1e-12)
+    resolved = stored["resolved"].values
+    assert resolved.sum() >= 3
+    for k in np.flatnonzero(resolved)[[0, -1]]:
+        t = float(stored.threshold[k])
+        cells = (corners.min(0) <= t) & (corners.max(0) > t)
+        assert float(stored["dimension"][k]) == pytest.approx(box_dimension(cells, "robust").dimension, rel=1e-12)
+    expected = np.median(stored["dimension"].values[resolved])
+    assert summary["dimension"]["recommended"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_cli_report_prints_a_table_and_writes_out(tmp_path, capsys):
@@ -96,7 +104,7 @@ def test_cli_report_prints_a_table_and_writes_out(tmp_path, capsys):
         (["--sigma-w", "0:4:10"], "sigma_w must be a 1-D grid of at least 129 values"),
         (["--threshold", "-1"], "threshold must be > 0"),
         (["--activation", "nope"], "activation must be one of"),
-        (["--architecture", "transformer"], "must be one of ('mlp'"),
+        (["--arch", "transformer"], "arch must be one of"),
         (["--sigma-w", "0:4:129", "--sigma-w2", "0:16:129"], "--sigma-w or --sigma-w2, not both"),
         (["--depth", "many"], "'--depth'"),
     ],
@@ -118,3 +126,15 @@ def test_default_report_finds_a_fractal_frontier_near_mean_field(tmp_path):
     assert 1.0 < d["recommended"] < 2.0
     assert d["recommended_stderr"] < 0.2
     assert summary["mean_field_disagreement"] < 0.2
+
+
+def test_report_of_a_resnet_has_no_mean_field_line(tmp_path, capsys):
+    """A residual network has no critical line: the report runs, its disagreement is None and says so."""
+    argv = ["report", "--arch", "resnet", "--width", "8", "--depth", "6", "--sigma-w", "0:4:129"]
+    assert main([*argv, "--sigma-b", "0:4:129", "--out", str(tmp_path)]) == 0
+    assert "no mean-field critical line" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["parameters"]["arch"] == "resnet" and summary["mean_field_disagreement"] is None
+    landscape = xr.open_zarr(tmp_path / "landscape.zarr")["forward"].load()
+    expected = RandomNetwork("resnet", 8, 6, activation="erf", seed=0).forward(SMALL["sigma_w"], SMALL["sigma_b"])
+    np.testing.assert_array_equal(landscape.values, expected.values)

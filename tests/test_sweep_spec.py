@@ -20,7 +20,7 @@ arch = ["mlp", "fdf"]
 width = 16
 depth = [3, 5]
 seed = [0, 1, 2]
-metric = ["divergence", "lyapunov"]
+metric = ["forward", "lyapunov"]
 sigma_w = { start = 0.5, stop = 4.0 }
 sigma_b2 = { start = 0.0, stop = 1.0, count = 7 }
 resolution = 9
@@ -38,7 +38,7 @@ def test_axes_dims_and_grid_follow_the_file():
         "seed": (0, 1, 2),
     }
     assert spec.dims == ("arch", "depth", "seed")  # arrays are dimensions, scalars are not
-    assert spec.metrics == ("divergence", "lyapunov")
+    assert spec.metrics == ("forward", "lyapunov")
     np.testing.assert_array_equal(spec.sigma_w, np.linspace(0.5, 4.0, 9))
     np.testing.assert_array_equal(spec.sigma_b, np.sqrt(np.linspace(0.0, 1.0, 7)))  # variance range -> std
     assert spec.tile_grid == (3, 2)
@@ -103,9 +103,9 @@ def test_tile_keys_are_deterministic_and_distinct():
         ("width = 16", "width = []", 3, "width must not be an empty array"),
         ("seed = [0, 1, 2]", "seed = [0, 1, 1]", 5, "seed must not repeat"),
         ("seed = [0, 1, 2]", "seed = -1", 5, "seed must be an integer >= 0"),
-        ('arch = ["mlp", "fdf"]', 'arch = ["mlp", "resnet"]', 2, "arch must be one of"),
+        ('arch = ["mlp", "fdf"]', 'arch = ["mlp", "transformer"]', 2, "arch must be one of"),
         ("width = 16", 'width = 16\nactivation = "tanhh"', 4, "activation must be one of"),
-        ('metric = ["divergence", "lyapunov"]', 'metric = ["entropy"]', 6, "metric must be one of"),
+        ('metric = ["forward", "lyapunov"]', 'metric = ["entropy"]', 6, "metric must be one of"),
         ("stop = 4.0 }", "stop = 4.0, cnt = 3 }", 7, "unknown key sigma_w.cnt"),
         ("start = 0.5, stop = 4.0", "start = 2.0, stop = 1.0", 7, "sigma_w.stop must be >= sigma_w.start"),
         ("start = 0.5, stop = 4.0", "start = -1.0, stop = 4.0", 7, "sigma_w.start must be >= 0"),

@@ -478,13 +478,19 @@ def test_predict_structure_reproducibility_and_zarr_round_trip(tmp_path):
     # Both rules are stored; the chosen one (null by default) drives cutoff and predicted_depth.
     np.testing.assert_array_equal(ds.predicted_depth.values, ds.predicted_depth_null.values)
     np.testing.assert_array_equal(ds.predicted_depth_null.values, ds.cutoff_null.values + 1)
+    # Depth 4, published rule: layer 3 is the saturated value; a cutoff of 2 means no saturation (depth 4).
     np.testing.assert_array_equal(ds.predicted_depth_seed.values,
                                   np.where(ds.cutoff_seed.values == 2, 4, ds.cutoff_seed + 1))
-    np.testing.assert_array_equal(ds.cutoff_seed.values, tp.cutoff(ds.relative_entropy.values[:, :3]))
-    np.testing.assert_array_equal(
-        ds.cutoff_null.values,
-        tp.null_cutoff(ds.relative_entropy.values[:, :3], ds.null_relative_entropy.values[:, :3],
-                       ds.relative_entropy_se.values[:, :3]))
+    # The published cutoff by the written-out rule (SPEC section 5) on the stored relative entropies, reference layer
+    # R = 3 (the last hidden layer): the deepest layer l < R with |e_l - e_R| > 0.005 |e_R|, 0 if none.
+    for row, cut in zip(ds.relative_entropy.values, ds.cutoff_seed.values):
+        expected = max((l for l in (1, 2) if abs(row[l - 1] - row[2]) > 0.005 * abs(row[2])), default=0)
+        assert cut == expected
+    # The null cutoff written out: the leading run of hidden layers whose entropy beats the null by > 3 errors.
+    for rel, null, se, cut in zip(ds.relative_entropy.values, ds.null_relative_entropy.values,
+                                  ds.relative_entropy_se.values, ds.cutoff_null.values):
+        informative = (null[:3] - rel[:3]) > 3.0 * se[:3]
+        assert cut == next((l for l in range(3) if not informative[l]), 3)
     params = json.loads(ds.attrs["parameters"])
     assert ds.attrs["sigma_convention"] == "std" and params["widths"] == [64, 64, 64, 10]
     assert params["width_profile"] == "wide" and params["decoder"] == "ridge" and params["rule"] == "null"
@@ -523,6 +529,10 @@ def test_train_and_compare_structure(tmp_path):
     assert truth.accuracy.dims == ("sigma_w", "depth", "lr", "budget")
     assert truth.budget.values.tolist() == [20, 40] and truth.lr.values.tolist() == [0.01, 0.05]
     assert bool(truth.tested.all())
+    # Accuracy is a count of correct test images over all of them (a diverged model counts 0).
+    n_test = len(tp._data.load("digits", "test")[1])
+    correct = truth.accuracy.values * n_test
+    np.testing.assert_allclose(correct, np.round(correct), atol=1e-9)
     best = truth.accuracy.isel(budget=-1).max("lr")
     np.testing.assert_array_equal(truth.trainable.values, best.values >= 0.5)
     cmp = tp.compare(pred, truth)
@@ -537,6 +547,7 @@ def test_train_and_compare_structure(tmp_path):
     params = json.loads(cmp.attrs["parameters"])
     assert cmp.attrs["infoprop_kind"] == "trainability_comparison" and params["truth"]["search"] == "grid"
     assert set(cmp.attrs["nonreproducible_attrs"]) == {"prediction_seconds", "training_seconds", "speedup"}
+    assert cmp.attrs["speedup"] == pytest.approx(truth.attrs["wall_seconds"] / pred.attrs["wall_seconds"])
     write_zarr(cmp, tmp_path / "cmp.zarr")
     with pytest.raises(ValueError, match="sigma_w grid"):
         tp.compare(pred, tp.train("digits", 4, [1.0], depths=[2], steps=2, lr=0.1))

@@ -5,7 +5,8 @@ This file is the whole public API: every name below is re-exported from the priv
 torch is loaded only when an engine is.
 
 Namespaces with many functions of one family are public modules of their own: :mod:`infoprop.fractal`,
-:mod:`infoprop.sweep`, :mod:`infoprop.trainability`, :mod:`infoprop.data`, :mod:`infoprop.plots`.
+:mod:`infoprop.sweep`, :mod:`infoprop.trainability`, :mod:`infoprop.diagnostics`, :mod:`infoprop.data`,
+:mod:`infoprop.plots`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ _EXPORTS: dict[str, str] = {
     "ACTIVATIONS": "infoprop._src.activations",
     # mean-field engine
     "MeanField": "infoprop._src.meanfield",
+    # network families (arch) and the landscape metrics
+    "Arch": "infoprop._src.arch",
+    "get_arch": "infoprop._src.arch",
+    "ARCHITECTURES": "infoprop._src.arch",
+    "OPERATORS": "infoprop._src.arch",
+    "METRICS": "infoprop._src.metrics",
     # finite-width engine
     "RandomNetwork": "infoprop._src.networks",
-    "ARCHITECTURES": "infoprop._src.networks",
     # one landscape, as `infoprop landscape` computes and writes it
     "compute_landscape": "infoprop._src.landscape",
     "write_landscape": "infoprop._src.landscape",
@@ -49,7 +55,7 @@ _EXPORTS: dict[str, str] = {
     "sweep_status": "infoprop._src.sweep.store",
 }
 #: Public namespaces (modules that only re-export).
-_NAMESPACES = ("fractal", "sweep", "trainability", "data", "plots")
+_NAMESPACES = ("fractal", "sweep", "trainability", "diagnostics", "data", "plots")
 
 __all__ = ["__version__", *_EXPORTS, *_NAMESPACES]
 

@@ -2,7 +2,8 @@
 
 - :func:`load_spec` / :func:`parse_spec` validate a spec file (errors name the key and its line).
 - :func:`run_sweep` computes the missing tiles (in-process, ``workers=N`` local processes, or ``scheduler=``).
-- :func:`sweep_status` reports progress per experiment; :func:`open_landscape` reads one 2-D landscape.
+- :func:`sweep_status` reports progress per experiment (verified tiles only); :func:`damaged_tiles` lists tiles
+  marked done whose chunks are missing or unreadable; :func:`open_landscape` reads one 2-D landscape.
 - ``xarray.open_zarr(store)`` gives the whole study as labelled arrays.
 """
 
@@ -13,6 +14,7 @@ from ._src.sweep.spec import AXES, METRICS, SweepSpec, Tile, load_spec, parse_sp
 from ._src.sweep.store import (
     check_store,
     clean_partial_files,
+    damaged_tiles,
     open_landscape,
     prepare_store,
     read_spec,
@@ -30,6 +32,7 @@ __all__ = [
     "check_store",
     "clean_partial_files",
     "compute_tile",
+    "damaged_tiles",
     "evaluate_tile",
     "load_spec",
     "open_landscape",

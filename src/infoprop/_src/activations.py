@@ -12,7 +12,9 @@ Conventions
 * Second derivatives of kinked activations are Dirac masses at the kinks; formulas using ``phi''`` must
   use a derivative-free equivalent there (e.g. ``V'(q) = E[z phi(sqrt(q) z) phi'(sqrt(q) z)] / sqrt(q)``).
 * User callables are taken as torch functions; NumPy versions and derivatives come from
-  ``torch.autograd`` in float64 (the documented fallback), so they are exact but slower.
+  ``torch.autograd`` in float64 (the documented fallback), so they are exact but slower. A callable that is
+  not a torch function (``numpy.tanh``) is refused when the activation is built; one that returns NaN for a
+  finite input raises :class:`ActivationNaNError` (a ``ValueError``) when it does.
 * One registry: each built-in activation is one decorated function (``_register``) that gives its NumPy
   ``phi``, ``phi'``, ``phi''`` and, next to them, its torch function, flags and closed forms. Adding an
   activation is adding one such function.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -428,17 +431,42 @@ def _softplus():
 ACTIVATIONS: tuple[str, ...] = tuple(_REGISTRY)
 
 
+class ActivationNaNError(ValueError):
+    """A user activation returned NaN for a finite input (raised by its wrapped torch function)."""
+
+    def __init__(self, name: str, value: float) -> None:
+        super().__init__(f"activation {name!r} returned NaN for the finite input {value!r}")
+        self.activation, self.value = name, value
+
+
 def _from_callable(fn: Callable[[Any], Any]) -> Activation:
-    """Wrap a torch-compatible elementwise function; derivatives come from autograd in float64."""
+    """Wrap a torch elementwise function; derivatives come from autograd in float64.
+
+    The callable must take and return a ``torch.Tensor`` and be differentiable by ``torch.autograd``; anything
+    else (e.g. ``numpy.tanh``, which converts to NumPy and breaks autograd) is refused here, when it is built,
+    with a ``TypeError``. Both engines call the wrapped function, which raises :class:`ActivationNaNError` where
+    the callable returns NaN for a finite input, so that a NaN is reported where it arises, never as overflow.
+    """
     import torch
+
+    name = getattr(fn, "__name__", "custom")
+
+    def torch_fn(x):
+        y = fn(x)
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"activation {name!r} must return a torch.Tensor, got {type(y).__name__}")
+        bad = torch.isnan(y) & torch.isfinite(x)
+        if bool(bad.any()):
+            raise ActivationNaNError(name, float(x.detach()[bad][0]))
+        return y
 
     def phi(x):
         with torch.no_grad():
-            return fn(torch.as_tensor(np.array(x, dtype=np.float64))).numpy()
+            return torch_fn(torch.as_tensor(np.array(x, dtype=np.float64))).numpy()
 
     def derivatives(x, order: int):
         t = torch.as_tensor(np.array(x, dtype=np.float64)).requires_grad_(True)
-        y = fn(t)
+        y = torch_fn(t)
         (g,) = torch.autograd.grad(y.sum(), t, create_graph=order > 1)
         if order == 1:
             return g.detach().numpy()
@@ -449,19 +477,32 @@ def _from_callable(fn: Callable[[Any], Any]) -> Activation:
 
     probe = np.linspace(-3.0, 3.0, 13)
     try:
-        out = phi(probe)
+        with warnings.catch_warnings():  # a NumPy or math function warns about the tensor before it fails
+            warnings.simplefilter("ignore")
+            out = torch_fn(torch.as_tensor(probe).requires_grad_(True))
+    except ActivationNaNError:
+        raise
     except Exception as exc:  # any failure means the callable is unusable
         raise TypeError(
-            f"activation callable must map a torch.Tensor elementwise to a tensor, calling it failed: {exc}"
+            "activation callable must map a torch.Tensor elementwise to a tensor differentiable by torch.autograd"
+            f" (e.g. torch.tanh, not numpy.tanh); calling it on a float64 tensor that requires grad failed: {exc}"
         ) from exc
-    if np.shape(out) != probe.shape:
-        raise TypeError(f"activation callable must act elementwise, got output shape {np.shape(out)} for input (13,)")
+    if tuple(out.shape) != probe.shape:
+        raise TypeError(
+            f"activation callable must act elementwise, got output shape {tuple(out.shape)} for input (13,)"
+        )
+    if not out.requires_grad:
+        raise TypeError(
+            f"activation callable must be differentiable by torch.autograd, got {name!r} whose output does not "
+            "depend on its input through torch operations"
+        )
+    out = out.detach().numpy()
     return Activation(
-        getattr(fn, "__name__", "custom"),
+        name,
         phi,
         lambda x: derivatives(x, 1),
         lambda x: derivatives(x, 2),
-        fn,
+        torch_fn,
         odd=bool(np.allclose(phi(-probe), -out)),
         smooth=False,
     )

@@ -1,4 +1,4 @@
-"""Shared plumbing: argument validation, provenance metadata and atomic file writes.
+"""Shared plumbing: argument validation, provenance metadata, memory budgets; the writers of output.py.
 
 Every public function validates its arguments with the helpers here so that error messages
 have one shape: ``"<argument> must be <what is allowed>, got <value>"``.
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
-import warnings
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,23 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+
+# The writers live in output.py, the one output-safety module; re-exported here for every caller.
+from .output import MANIFEST as MANIFEST
+from .output import OutputDir as OutputDir
+from .output import OutputError as OutputError
+from .output import StoreError as StoreError
+from .output import check_output as check_output
+from .output import discard_temporary as discard_temporary
+from .output import is_temporary_of as is_temporary_of
+from .output import load_checked as load_checked
+from .output import move_into_place as move_into_place
+from .output import read_zarr as read_zarr
+from .output import remove_output as remove_output
+from .output import save_figure as save_figure
+from .output import temporary_sibling as temporary_sibling
+from .output import write_text as write_text
+from .output import write_zarr as write_zarr
 
 SIGMA_CONVENTION = "std"
 
@@ -83,31 +98,36 @@ def as_float_array(name: str, value: Any, minimum: float | None = None, allow_em
     return arr
 
 
-def parse_range(name: str, text: str) -> np.ndarray:
-    """Parse ``"start:stop:count"`` into ``numpy.linspace(start, stop, count)`` (stop included).
-
-    A single number ``"x"`` gives a one-point range. ``name`` is used in error messages (e.g. ``"--sigma-w"``).
-    """
+def range_count(name: str, text: str) -> tuple[float, float, int]:
+    """Validate ``"start:stop:count"`` (or ``"x"``) and return ``(start, stop, count)`` without allocating."""
     if not isinstance(text, str):
         raise TypeError(f"{name} must be a string 'start:stop:count', got {text!r}")
     parts = text.split(":")
     try:
         if len(parts) == 1:
-            values = np.array([float(parts[0])])
+            start, stop, count = float(parts[0]), float(parts[0]), 1
         elif len(parts) == 3:
-            start, stop = float(parts[0]), float(parts[1])
-            count = int(parts[2])
-            if not (np.isfinite(start) and np.isfinite(stop)):
-                raise ValueError("non-finite bounds")
-            if count < 1:
-                raise ValueError(f"{name} count must be >= 1, got {count} in {text!r}")
-            values = np.linspace(start, stop, count)
+            start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
         else:
             raise ValueError("wrong number of fields")
-    except ValueError as exc:
-        if "count must be" in str(exc):
-            raise
+    except ValueError:
         raise ValueError(f"{name} must be 'start:stop:count' (e.g. '0:4:256') or a number, got {text!r}") from None
+    if not (np.isfinite(start) and np.isfinite(stop)):
+        raise ValueError(f"{name} must have finite start and stop, got {text!r}")
+    if count < 1:
+        raise ValueError(f"{name} count must be >= 1, got {count} in {text!r}")
+    return start, stop, count
+
+
+def parse_range(name: str, text: str) -> np.ndarray:
+    """Parse ``"start:stop:count"`` into ``numpy.linspace(start, stop, count)`` (stop included).
+
+    A single number ``"x"`` gives a one-point range. ``name`` is used in error messages (e.g. ``"--sigma-w"``).
+    A range too large for the memory budget is refused before it is allocated (:func:`check_memory`).
+    """
+    start, stop, count = range_count(name, text)
+    check_memory(8 * count, f"{name} ({count} values)")
+    values = np.linspace(start, stop, count)
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{name} must have finite start and stop, got {text!r}")
     return values
@@ -143,13 +163,14 @@ def provenance_attrs(kind: str, parameters: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
-# --------------------------------------------------------------------------- atomic writes
-def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-
-
+# --------------------------------------------------------------------------- writes
 def ensure_parent_writable(path: str | os.PathLike[str], name: str = "out") -> Path:
-    """Create the parent directory of ``path`` if needed; raise ``ValueError`` if it cannot be written."""
+    """Create the parent folder of ``path`` if needed; raise ``ValueError`` if it cannot be written.
+
+    This checks the parent only, not ``path`` itself: an output is validated with :func:`check_output` (which
+    also refuses existing paths that are not infoprop's own) and written with :func:`write_zarr`,
+    :func:`save_figure`, :func:`write_text` or :class:`OutputDir`.
+    """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     try:
@@ -161,63 +182,75 @@ def ensure_parent_writable(path: str | os.PathLike[str], name: str = "out") -> P
     return path
 
 
-def replace_path(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` onto ``path`` atomically for files; for directories swap via a rename of the old one."""
-    if tmp.is_dir() and path.exists():
-        old = _temporary_sibling(path)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+# --------------------------------------------------------------------------- sizes
+#: Environment variable with the memory budget (e.g. ``8G``); ``--max-memory`` sets it for a CLI run.
+MAX_MEMORY_ENV = "INFOPROP_MAX_MEMORY"
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(name: str, value: Any) -> int:
+    """Bytes from ``"8G"``, ``"512M"``, ``"1.5GiB"``, ``"2GB"`` (binary units: K = 1024) or a plain integer."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        size = int(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(?:I?B)?\s*", value.upper())
+        if not match:
+            raise ValueError(f"{name} must be a size such as 8G, 512M or 1000000 (bytes), got {value!r}")
+        size = int(float(match.group(1)) * _UNITS[match.group(2)])
     else:
-        os.replace(tmp, path)
+        raise TypeError(f"{name} must be a size such as '8G' or a number of bytes, got {value!r}")
+    if size <= 0:
+        raise ValueError(f"{name} must be a positive size, got {value!r}")
+    return size
 
 
-def write_zarr(obj: Any, path: str | os.PathLike[str], name: str = "out") -> Path:
-    """Write an ``xarray`` Dataset/DataArray to a zarr store at ``path`` via a temporary store and a rename."""
-    import xarray as xr
+def format_bytes(size: float) -> str:
+    """``1.5 GiB``-style text for a byte count."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(size) < 1024 or unit == "PiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.3g} {unit}"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
 
-    path = ensure_parent_writable(path, name)
-    ds = obj.to_dataset(name=obj.name or "value") if isinstance(obj, xr.DataArray) else obj
-    tmp = _temporary_sibling(path)
+
+def available_memory() -> int:
+    """Memory available to new allocations now, in bytes (psutil, else /proc/meminfo, else total RAM)."""
     try:
-        with warnings.catch_warnings():
-            # Consolidated metadata is not yet in the zarr v3 spec; xarray reads it and it saves a listing per open.
-            warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            ds.to_zarr(tmp, mode="w", consolidated=True)
-        replace_path(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with dask.distributed
+        pass
+    try:  # pragma: no cover
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))  # pragma: no cover
 
 
-def save_figure(fig: Any, path: str | os.PathLike[str], name: str = "plot", dpi: int = 150) -> Path:
-    """Save a matplotlib figure to ``path`` via a temporary file and ``os.replace``; closes the figure."""
-    import matplotlib.pyplot as plt
-
-    path = ensure_parent_writable(path, name)
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def memory_budget() -> tuple[int, str]:
+    """The memory budget in bytes and where it comes from: ``INFOPROP_MAX_MEMORY`` if set, else available memory."""
+    text = os.environ.get(MAX_MEMORY_ENV)
+    if text:
+        return parse_size(MAX_MEMORY_ENV, text), f"the limit {MAX_MEMORY_ENV}={text}"
+    return available_memory(), "memory available on this machine"
 
 
-def write_text(text: str, path: str | os.PathLike[str], name: str = "out") -> Path:
-    """Write a text file atomically."""
-    path = ensure_parent_writable(path, name)
-    tmp = _temporary_sibling(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+def check_memory(estimate: float, what: str) -> None:
+    """Refuse, before allocating, work whose memory ``estimate`` (bytes) exceeds the budget (:func:`memory_budget`).
+
+    Each entry point supplies its own estimate (kept next to the code it estimates); this compares it with one
+    budget and raises one ``ValueError`` naming both numbers.
+    """
+    budget, source = memory_budget()
+    if estimate > budget:
+        raise ValueError(
+            f"{what} needs about {format_bytes(estimate)} of memory, more than {format_bytes(budget)} "
+            f"({source}); make the problem smaller, or set --max-memory / {MAX_MEMORY_ENV} if you know better"
+        )
 
 
 def resolve_device(device: Any):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import check_choice, check_int, ensure_parent_writable, provenance_attrs, save_figure, write_zarr
+from .common import OutputDir, check_choice, check_int, provenance_attrs, save_figure, write_zarr
 
 __all__ = ["ARCHITECTURES", "RECIPES", "SCALES", "SIZES", "list_recipes", "make_figure"]
 
@@ -65,12 +65,14 @@ class _Context:
 
     name: str
     scale: str
-    out: Path
+    out: OutputDir
     seed: int
     advance: Callable[[str], None]
 
     def path(self, suffix: str) -> Path:
-        return self.out / f"{self.name}{suffix}"
+        # Recorded in the folder's manifest first; the folder was checked before anything was computed, so the
+        # writers may replace what an earlier run of infoprop wrote under this name (overwrite=True below).
+        return self.out.file(f"{self.name}{suffix}")
 
     def attrs(self, parameters: dict[str, Any]) -> dict[str, Any]:
         return provenance_attrs(f"figure:{self.name}", {"scale": self.scale, "seed": self.seed, **parameters})
@@ -85,7 +87,7 @@ def _progress_bar(enabled: bool, total: int, label: str) -> Iterator[Callable[[s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:  # errors stay one line
         task = bar.add_task(label, total=total)
         yield lambda description: bar.update(task, advance=1, description=f"{label}: {description}")
 
@@ -97,6 +99,7 @@ def make_figure(
     *,
     seed: int = 0,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Run the recipe ``name`` at ``scale`` and write its zarr data and PNG figures into ``out``.
 
@@ -107,11 +110,14 @@ def make_figure(
     scale : {"tiny", "small", "paper"}
         Problem sizes (module docstring).
     out : path
-        Output directory (created if needed).
+        Output folder: new, empty, or (with ``overwrite``) one infoprop wrote (checked before computing).
     seed : int
         Seed of every network draw (each landscape uses this seed).
     progress : bool
         Show a progress bar (one step per landscape) on stderr.
+    overwrite : bool, keyword-only
+        Write into an existing output folder of infoprop's, replacing files of the same names (other recipes'
+        files stay; a folder holding anything infoprop did not write is refused).
 
     Returns
     -------
@@ -121,8 +127,7 @@ def make_figure(
     name = check_choice("name", name, tuple(sorted(RECIPES)))
     scale = check_choice("scale", scale, SCALES)
     seed = check_int("seed", seed, minimum=0)
-    # Every recipe writes NAME.zarr: checking its parent names a real output path in the error message.
-    out_dir = ensure_parent_writable(Path(out) / f"{name}.zarr", "out").parent
+    out_dir = OutputDir(out, overwrite=overwrite, name="out")
     recipe = RECIPES[name]
     with _progress_bar(progress, _STEPS[name](scale), name) as advance:
         return recipe(_Context(name, scale, out_dir, seed, advance))
@@ -141,7 +146,7 @@ def _network(architecture: str, width: int, depth: int, seed: int, dtype: str = 
 
 def _landscape(architecture: str, width: int, depth: int, seed: int, grid: np.ndarray) -> xr.DataArray:
     """Forward divergence of independent inputs at the last layer over ``grid x grid``."""
-    landscape = _network(architecture, width, depth, seed).divergence(grid, grid, inputs="independent")
+    landscape = _network(architecture, width, depth, seed).forward(grid, grid, inputs="independent")
     return landscape.transpose("sigma_w", "sigma_b")
 
 
@@ -195,7 +200,10 @@ def universality(ctx: _Context) -> list[Path]:
         activation=ACTIVATION,
         title=f"L^(D), erf, N = {p['width']}, D = {p['depth']}",
     )
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        save_figure(fig, ctx.path(".png"), overwrite=True),
+    ]
 
 
 def _long_name(landscapes: dict[Any, xr.DataArray]) -> dict[str, str]:
@@ -281,9 +289,9 @@ def finite_size(ctx: _Context) -> list[Path]:
     axes[0].set_ylabel("disagreement with mean field")
     axes[0].legend(fontsize=8)
     return [
-        write_zarr(data, ctx.path(".zarr")),
-        save_figure(grid_fig, ctx.path(".png")),
-        save_figure(fig, ctx.path("-disagreement.png")),
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        save_figure(grid_fig, ctx.path(".png"), overwrite=True),
+        save_figure(fig, ctx.path("-disagreement.png"), overwrite=True),
     ]
 
 
@@ -370,7 +378,10 @@ def zoom_recipe(ctx: _Context) -> list[Path]:
             "follow_threshold": FOLLOW_THRESHOLD,
         }
     )
-    return [write_zarr(_dataset(zoomed, attrs), ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [
+        write_zarr(_dataset(zoomed, attrs), ctx.path(".zarr"), overwrite=True),
+        save_figure(fig, ctx.path(".png"), overwrite=True),
+    ]
 
 
 @_recipe("dimension")
@@ -390,14 +401,18 @@ def dimension(ctx: _Context) -> list[Path]:
         zooms.append(zoomed)
         frontiers.append(xr.concat([_summary_vars(ds) for ds in per_level.values()], dim="zoom"))
         fig = plot_frontier_dimensions(per_level, title=f"{arch.upper()}, erf, N = {p['width']}, D = {p['depth']}")
-        paths.append(save_figure(fig, ctx.path(f"-{arch}.png")))
+        paths.append(save_figure(fig, ctx.path(f"-{arch}.png"), overwrite=True))
     architectures = xr.Variable("architecture", _labels(p["architectures"]))
     attrs = ctx.attrs(
         {**p, "activation": ACTIVATION, "sides": [w for _, w in PAPER_WINDOWS], "follow_threshold": FOLLOW_THRESHOLD}
     )
     data = xr.concat(frontiers, dim=architectures).assign_attrs(attrs)
     landscapes = _dataset(xr.concat(zooms, dim=architectures), attrs)
-    return [write_zarr(data, ctx.path(".zarr")), write_zarr(landscapes, ctx.path("-landscapes.zarr")), *paths]
+    return [
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        write_zarr(landscapes, ctx.path("-landscapes.zarr"), overwrite=True),
+        *paths,
+    ]
 
 
 def _summary_vars(ds: xr.Dataset) -> xr.Dataset:
@@ -441,9 +456,9 @@ def tradeoff(ctx: _Context) -> list[Path]:
     # float64: in the ordered phase both metrics fall far below float32 round-off (~1e-14 relative).
     network = _network("mlp", p["width"], p["depth"], ctx.seed, dtype="float64")
     layers = list(p["layers"])
-    separation = network.divergence(sigma_w, sigma_b, inputs="independent", layers=layers).isel(sigma_b=0)
+    separation = network.forward(sigma_w, sigma_b, inputs="independent", layers=layers).isel(sigma_b=0)
     ctx.advance("separation")
-    perturbed = network.divergence(sigma_w, sigma_b, inputs="perturbed", eps=p["eps"], layers=layers).isel(sigma_b=0)
+    perturbed = network.forward(sigma_w, sigma_b, inputs="perturbed", eps=p["eps"], layers=layers).isel(sigma_b=0)
     ctx.advance("robustness")
     robustness = perturbed / p["eps"] ** 2
     data = xr.Dataset(
@@ -469,7 +484,10 @@ def tradeoff(ctx: _Context) -> list[Path]:
     right.set_xlabel("sigma_w (std)")
     right.set_ylabel("separation (solid), robustness (dotted)")
     fig.suptitle(f"MLP, erf, N = {p['width']}, sigma_b = {p['sigma_b']}, float64; display floor {floor:g}")
-    return [write_zarr(data, ctx.path(".zarr")), save_figure(fig, ctx.path(".png"))]
+    return [
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        save_figure(fig, ctx.path(".png"), overwrite=True),
+    ]
 
 
 # --------------------------------------------------------------------------- estimator validation
@@ -522,9 +540,9 @@ def estimators(ctx: _Context) -> list[Path]:
         frontiers, title=f"one MLP frontier (erf, N = {q['width']}, D = {q['depth']}, {q['resolution']}^2)"
     )
     return [
-        write_zarr(data, ctx.path(".zarr")),
-        save_figure(fig_sets, ctx.path(".png")),
-        save_figure(fig_real, ctx.path("-frontier.png")),
+        write_zarr(data, ctx.path(".zarr"), overwrite=True),
+        save_figure(fig_sets, ctx.path(".png"), overwrite=True),
+        save_figure(fig_real, ctx.path("-frontier.png"), overwrite=True),
     ]
 
 

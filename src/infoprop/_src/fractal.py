@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs
+from .arch import get_arch
+from .common import as_float_array, check_choice, check_int, check_real, load_checked, provenance_attrs
+from .metrics import METRICS
 
 __all__ = [
     "ESTIMATORS",
@@ -40,6 +42,7 @@ __all__ = [
     "boundary",
     "box_dimension",
     "frontier_dimension",
+    "has_critical_line",
     "landscape_values",
     "load_landscape",
     "mean_field_chi1",
@@ -48,7 +51,6 @@ __all__ = [
 ]
 
 ESTIMATORS: tuple[str, ...] = ("robust", "dinverno")
-METRICS: tuple[str, ...] = ("divergence", "backward_divergence", "lyapunov")
 
 #: The seed authors' threshold sweep, in units of L: 21 values, four per decade, from 1e-5 to 1.
 SWEEP_THRESHOLDS = np.logspace(-5.0, 0.0, 21)
@@ -411,7 +413,7 @@ def load_landscape(path: str | os.PathLike[str], metric: str | None = None, **se
             if selection[dim] not in allowed:
                 raise ValueError(f"{dim} must be one of {allowed} (the store's values), got {selection[dim]!r}")
             index[dim] = allowed.index(selection[dim])
-        landscape = variable.isel(index).transpose("sigma_w", "sigma_b").load()
+        landscape = load_checked(variable.isel(index).transpose("sigma_w", "sigma_b"), path, "path")
         return landscape.assign_attrs({**ds.attrs, **variable.attrs})
 
 
@@ -611,16 +613,41 @@ def landscape_parameter(landscape: Any, key: str) -> Any:
     return get_activation(recorded)
 
 
-def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any) -> np.ndarray:
-    """Mean-field ``chi_1`` on the grid ``sigma_w x sigma_b`` (1-D std coordinates): shape (n_w, n_b).
+def has_critical_line(arch: Any, activation: Any) -> bool:
+    """Whether mean field gives ``arch`` (with ``activation``) a critical line ``chi_1 = 1`` to compare with.
 
-    Infinite ``chi_1`` (no finite fixed point, e.g. ReLU with ``sigma_w^2 >= 2``) is chaotic.
+    True for the feed-forward maps of :class:`infoprop.MeanField` (``arch=...``); False for residual networks
+    (no fixed point, no line) and for combinations mean field has no deterministic map for (``MeanField``
+    raises, e.g. cnn or fdf with a non-odd activation). Figures omit the line and the report the disagreement
+    with mean field where this is False.
     """
     from .meanfield import MeanField
 
+    try:
+        mean_field = MeanField(activation, arch=arch)
+    except ValueError:
+        return False
+    return not mean_field.residual
+
+
+def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any, *, arch: Any = "mlp") -> np.ndarray:
+    """Mean-field ``chi_1`` on the grid ``sigma_w x sigma_b`` (1-D std coordinates): shape (n_w, n_b).
+
+    Infinite ``chi_1`` (no finite fixed point, e.g. ReLU with ``sigma_w^2 >= 2``) is chaotic. ``arch`` must have a
+    critical line (:func:`has_critical_line`): a residual network has no fixed point and no line ``chi_1 = 1``,
+    and conv/fdf operators have no mean-field map for a non-odd activation (``ValueError`` for both).
+    """
+    from .meanfield import MeanField
+
+    if get_arch(arch).residual:
+        raise ValueError(
+            f"arch {get_arch(arch).name!r} has no mean-field critical line chi_1 = 1: residual networks have no "
+            "fixed point (q grows with depth); use a feed-forward arch"
+        )
+
     sigma_w = as_float_array("sigma_w", sigma_w, minimum=0.0)
     sigma_b = as_float_array("sigma_b", sigma_b, minimum=0.0)
-    mean_field = MeanField(activation)
+    mean_field = MeanField(activation, arch=arch)  # raises where the arch has no mean-field map for phi
     shape = (len(sigma_w), len(sigma_b))
     chi1 = np.broadcast_to(mean_field.chi1(sigma_w[:, None], sigma_b[None, :]), shape).copy()
     unbounded = ~np.isfinite(np.broadcast_to(mean_field.q_star(sigma_w[:, None], sigma_b[None, :]), shape))
@@ -676,17 +703,23 @@ def mean_field_disagreement(
         )
     if activation is None:
         activation = landscape_parameter(landscape, "activation")
+    try:
+        arch = landscape_parameter(landscape, "arch")
+    except ValueError:  # no provenance: the caller vouches for a feed-forward network
+        arch = "mlp"
+    if get_arch(arch).residual:
+        raise ValueError(f"landscape is of arch {arch!r}: a residual network has no mean-field class to compare with")
     da = landscape.transpose(*[d for d in ("sigma_w", "sigma_b", *_INDEX_DIMS) if d in landscape.dims])
     sigma_w, sigma_b = da["sigma_w"].values, da["sigma_b"].values
     if reference == "chi1":
-        mean_field_ordered = mean_field_chi1(sigma_w, sigma_b, activation) < 1.0
+        mean_field_ordered = mean_field_chi1(sigma_w, sigma_b, activation, arch=arch) < 1.0
     else:
         from .meanfield import MeanField
 
         depth = check_int("depth", landscape_parameter(landscape, "depth") if depth is None else depth, minimum=1)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled below
             # Only the last layer is kept: a 1000^2 grid at depth 1000 would otherwise need ~40 GB.
-            trajectory = MeanField(activation).trajectory(
+            trajectory = MeanField(activation, arch=arch).trajectory(
                 sigma_w, sigma_b, q0=1.0, c0=0.0, depth=depth, layers=[depth]
             )
         final = trajectory.isel(layer=0).transpose("sigma_w", "sigma_b")
@@ -707,7 +740,7 @@ def zoom(
     widths: Sequence[float] | np.ndarray,
     resolution: int,
     *,
-    metric: str = "divergence",
+    metric: str = "forward",
     progress: Callable[[int, int], None] | None = None,
     **metric_options: Any,
 ) -> xr.DataArray:
@@ -725,9 +758,9 @@ def zoom(
         ``sigma_w, sigma_b >= 0``.
     resolution : int
         Grid points per axis in every window (>= 2).
-    metric : {"divergence", "backward_divergence", "lyapunov"}
-        Which method of the network to call; ``metric_options`` are passed to it (if they ask for several
-        ``layers``, the last one listed is kept).
+    metric : {"forward", "backward", "lyapunov"}
+        Which landscape metric (:meth:`infoprop.RandomNetwork.landscape`); ``metric_options`` are passed to it (if
+        they ask for several ``layers``, the last one listed is kept).
     progress : callable, optional
         Called as ``progress(done, total)`` after each window.
 
@@ -756,15 +789,14 @@ def zoom(
             f"widths[{k}] = {width_array[k]} around center {tuple(centers[k])} reaches negative sigma; "
             "sigma_w and sigma_b must stay >= 0"
         )
-    method = getattr(network, metric, None)
-    if method is None:
-        raise TypeError(f"network must provide a {metric!r} method (an infoprop.RandomNetwork), got {network!r}")
+    if not callable(getattr(network, "landscape", None)):
+        raise TypeError(f"network must be an infoprop.RandomNetwork (with a landscape method), got {network!r}")
     unit = np.linspace(-0.5, 0.5, resolution)
     levels = []
     for k, (c, w) in enumerate(zip(centers, width_array)):
         sigma_w = np.clip(c[0] + w * unit, 0.0, None)
         sigma_b = np.clip(c[1] + w * unit, 0.0, None)
-        level = method(sigma_w, sigma_b, **metric_options)
+        level = network.landscape(metric, sigma_w, sigma_b, **metric_options)
         if "layer" in level.dims:
             level = level.isel(layer=-1)
         levels.append(level.transpose("sigma_w", "sigma_b"))

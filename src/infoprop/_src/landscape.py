@@ -5,7 +5,7 @@
 
 Metric names are the team vocabulary: ``"forward"`` (``L^(d) = ||h^d(x1) - h^d(x2)||^2 / N`` on
 pre-activations), ``"backward"`` (``L' = ||J^T g1 - J^T g2||``) and ``"lyapunov"`` (finite-size Lyapunov
-exponent), plus any further name the engine registers (:func:`landscape_metrics`). ``sigma_w``, ``sigma_b`` are
+exponent): :data:`infoprop.METRICS` (:func:`landscape_metrics`). ``sigma_w``, ``sigma_b`` are
 standard deviations.
 """
 
@@ -18,32 +18,19 @@ from typing import Any
 
 import xarray as xr
 
-from .common import check_choice, save_figure, write_zarr
+from .arch import get_arch
+from .common import check_choice, check_output, save_figure, write_zarr
+from .metrics import METRICS
 
 __all__ = ["compute_landscape", "landscape_metrics", "make_network", "write_landscape"]
 
-# The one place that maps metric names onto RandomNetwork's methods. The engine's registry
-# (``networks.METRICS``) still lists the old method names ``divergence`` / ``backward_divergence``; a name the
-# engine registers under the team's spelling maps onto the method of that name, so this adapts when the
-# engine's rename lands (then this table is dead and can go).
-_OLD_METHOD_NAMES = {"forward": "divergence", "backward": "backward_divergence"}
 # Metrics that take the forward options ``inputs`` and ``eps`` (the team's forward family).
 _FORWARD_PREFIX = "forward"
 
 
 def landscape_metrics() -> tuple[str, ...]:
-    """Metric names :func:`compute_landscape` accepts, in the engine's registry order (team spelling)."""
-    from .networks import METRICS
-
-    team_name = {old: new for new, old in _OLD_METHOD_NAMES.items()}
-    return tuple(dict.fromkeys(team_name.get(name, name) for name in METRICS))
-
-
-def _engine_method(network: Any, metric: str) -> Callable[..., xr.DataArray]:
-    method = getattr(network, metric, None)
-    if not callable(method):
-        method = getattr(network, _OLD_METHOD_NAMES.get(metric, metric))
-    return method
+    """Metric names :func:`compute_landscape` accepts: :data:`infoprop.METRICS`."""
+    return METRICS
 
 
 def make_network(
@@ -60,7 +47,7 @@ def make_network(
     """The :class:`infoprop.RandomNetwork` of ``infoprop landscape``'s options (``kernel_size``: cnn only)."""
     from .networks import RandomNetwork
 
-    if kernel_size is not None and arch != "cnn":
+    if kernel_size is not None and get_arch(arch).operator != "conv":
         raise ValueError(f"kernel_size applies to arch 'cnn' only, got arch {arch!r}")
     options = {} if kernel_size is None else {"kernel_size": kernel_size}
     return RandomNetwork(arch, width, depth, activation, seed=seed, dtype=dtype, device=device, **options)
@@ -102,13 +89,7 @@ def compute_landscape(
     if not forward and inputs != "independent":
         raise ValueError(f"inputs applies to the forward metrics only, got inputs={inputs!r} with metric={metric!r}")
     options: dict[str, Any] = {"inputs": inputs, "eps": eps} if forward else {}
-    if progress is not None:
-        if not callable(progress):
-            raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
-        total = len(sigma_w) * len(sigma_b)
-        # the engine calls progress(done) today; the team shape is progress(done, total)
-        options["progress"] = lambda done, *_: progress(done, total)
-    return _engine_method(network, metric)(sigma_w, sigma_b, **options)
+    return network.landscape(metric, sigma_w, sigma_b, progress=progress, **options)
 
 
 def write_landscape(
@@ -131,7 +112,8 @@ def write_landscape(
         Store and figure paths.
     overwrite : bool
         With ``False`` (default) an existing ``out`` or ``plot`` is refused with ``FileExistsError`` before
-        anything is written.
+        anything is written; with ``True`` only a store or figure infoprop wrote is replaced (anything else is
+        refused with a ``ValueError``, see :func:`infoprop._src.output.check_output`).
 
     Returns
     -------
@@ -148,8 +130,12 @@ def write_landscape(
         for path in paths:
             if path.exists() or path.is_symlink():
                 raise FileExistsError(f"{path} exists; choose another path (nothing was written)")
-    store = write_zarr(landscape, out, "--out")
+    # Both paths are checked before either is written; with overwrite only infoprop's own outputs are replaced.
+    check_output(out, "store", overwrite=overwrite, name="--out")
+    if plot is not None:
+        check_output(plot, "figure", overwrite=overwrite, name="--plot")
+    store = write_zarr(landscape, out, "--out", overwrite=overwrite)
     figure = None
     if plot is not None:
-        figure = save_figure(plot_landscape(landscape), plot, "--plot")
+        figure = save_figure(plot_landscape(landscape), plot, "--plot", overwrite=overwrite)
     return store, figure

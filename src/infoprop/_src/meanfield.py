@@ -116,7 +116,7 @@ from typing import Any
 import numpy as np
 
 from .activations import Activation, get_activation, is_builtin
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs
+from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs
 
 Q_MAX = 1e6
 """Fixed points above this second moment are reported as unbounded (``q* = inf``)."""
@@ -1344,6 +1344,8 @@ class MeanField:
                 raise ValueError(f"{name} must be a 1-D array of grid values, got shape {arr.shape}")
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be a callable progress(done_rows, total_rows), got {progress!r}")
+        # nine float64 results per point, held per block and again once concatenated (blocks: <= 65536 points)
+        check_memory(sw.size * sb.size * 2 * 9 * 8, f"a phase diagram of {sw.size} x {sb.size} points")
         rows = max(1, 65536 // sb.size)
         blocks = []
         for start in range(0, sw.size, rows):

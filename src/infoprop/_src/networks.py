@@ -7,21 +7,24 @@ order/chaos boundary is the fractal frontier of the seed paper.
 
 Conventions
 -----------
-* ``sigma_w``, ``sigma_b`` are standard deviations. Pre-activation recursion (SPEC section 0)::
+* ``sigma_w``, ``sigma_b`` are standard deviations. The network is an ``arch`` (:mod:`infoprop._src.arch`):
+  pre-activation recursion (SPEC section 0)::
 
       h^0 = x,   h^1 = sigma_w * A_1 x + sigma_b * b_1,
-      h^l = sigma_w * A_l phi(h^{l-1}) + sigma_b * b_l   (l = 2..D),
+      h^l = [h^{l-1} if residual] + sigma_w * A_l phi(h^{l-1}) + sigma_b * b_l   (l = 2..D),
 
-  with ``E||A_l v||^2 = ||v||^2`` and ``b_l ~ N(0, I)``: layer 1 acts on ``x`` itself, not on ``phi(x)``.
+  with ``E||A_l v||^2 = ||v||^2`` and ``b_l ~ N(0, I)``: layer 1 acts on ``x`` itself, not on ``phi(x)``, and is
+  never residual. ``resnet`` is the residual ``mlp``; ``residual=True`` makes any other arch residual.
 * Inputs have ``q^0 = ||x||^2 / N = 1``: a standard Gaussian vector rescaled to ``||x||^2 = N`` exactly.
   ``inputs="independent"`` uses two independent such vectors (``c^0 ~ N^{-1/2}``);
   ``inputs="perturbed"`` uses ``x2 = x1 + eps * g`` with ``g`` another such vector, so ``L^(0) = eps^2``.
   ``x1 + eps * g`` and ``A_1 x`` are formed in float64 before the cast to the working dtype.
-* Forward divergence ``L^(d) = ||h^d(x1) - h^d(x2)||^2 / N`` (pre-activations, squared, per neuron).
-* Backward metric ``L' = ||J^T g1 - J^T g2||`` with ``J = d h^D / d h^d`` evaluated at input ``x1`` and
+* Metrics (:data:`infoprop._src.metrics.METRICS`; :meth:`RandomNetwork.landscape` dispatches on the name):
+  ``forward``: ``L^(d) = ||h^d(x1) - h^d(x2)||^2 / N`` (pre-activations, squared, per neuron);
+  ``backward``: ``L' = ||J^T g1 - J^T g2||`` with ``J = d h^D / d h^d`` evaluated at input ``x1`` and
   ``g1``, ``g2`` independent unit cotangents at layer ``D``; ``layer = 0`` means the gradient with respect to
-  the input ``x`` (through all ``D`` layers). ``quantity="gradient_ratio"`` gives ``||J^T g1|| / ||g1||``.
-* Lyapunov exponent ``lambda = (1/D) ln(||J v|| / ||v||)`` with ``J = d h^D / d x`` at ``x1`` and a random
+  the input ``x`` (through all ``D`` layers). ``quantity="gradient_ratio"`` gives ``||J^T g1|| / ||g1||``;
+  ``lyapunov``: ``lambda = (1/D) ln(||J v|| / ||v||)`` with ``J = d h^D / d x`` at ``x1`` and a random
   unit tangent ``v``, pushed forward layer by layer (Jacobian-vector products) and rescaled every layer.
 * Tangents and cotangents are carried in float64 whatever ``dtype`` (only the GEMM operand is cast).
 
@@ -29,20 +32,19 @@ The draw
 --------
 One ``torch.Generator`` seeded with ``seed`` draws, in float64 on the CPU and in this order: ``x1``, ``x2``,
 ``g``, cotangents ``g1``, ``g2``, tangent ``v`` (each a standard Gaussian vector of length N, rescaled as
-above), then for ``l = 1..D`` the operator's randomness followed by ``b_l``. The draw is therefore the
-same on every device, dtype and thread count (it runs on one intra-op thread), and a network of depth ``D``
-is the first ``D`` layers of any deeper one with the same seed. Per architecture (SPEC section 2): ``mlp``
-``A = G / sqrt(N)``; ``orthogonal`` the Q of a QR of ``G`` with the signs of ``diag(R)`` (Haar); ``cnn`` a
-circular convolution with kernel ``w ~ N(0, 1/k)`` of size ``k``, ``(A v)_i = sum_{j<k} w_j v_{(i-j) mod N}``;
-``fdf`` ``A v = sqrt(2) Re(F D F v)`` and ``fdfd`` ``A v = sqrt(2) Re(F D2 F D1 v)`` with the unitary DFT ``F``
-and phases uniform on [0, 2 pi).
+above), then for ``l = 1..D`` the operator's randomness (:meth:`infoprop._src.arch.Operator.draw`) followed by
+``b_l``. The draw is therefore the same on every device, dtype and thread count (it runs on one intra-op
+thread), a network of depth ``D`` is the first ``D`` layers of any deeper one with the same seed, and a residual
+network is the same draw as its feed-forward counterpart (``resnet`` and ``mlp`` share operators and biases).
 
 Engine and determinism
 ----------------------
-Grid points are processed in blocks; inside a block the layers are looped over with one matrix product
-(or one batched FFT chain) per layer for all states of the block. Blocks run concurrently on
-``torch.get_num_threads()`` worker threads with one intra-op thread each. The value at a grid point does not
-depend on the block size, on which points share its block, on the early exit, or on the number of threads:
+Grid points are processed in blocks; inside a block the layers are looped over with one layer step
+(:meth:`RandomNetwork._step`: one matrix product, or one batched FFT chain, per layer for all states of the
+block, forward states and tangents together). Backward passes use its transpose (:meth:`RandomNetwork._step_t`).
+Blocks run concurrently on ``torch.get_num_threads()`` worker threads with one intra-op thread each. The value
+at a grid point does not depend on the block size, on which points share its block, on the early exit, or on
+the number of threads:
 
 * every matrix product has a row count that is a multiple of 16 (blocks hold a multiple of 16 points, padded
   with copies; compaction drops 16 points at a time): MKL's GEMM gives row results that depend on the row
@@ -53,9 +55,9 @@ depend on the block size, on which points share its block, on the early exit, or
   whose effect is per thread (OpenMP workers keep the mode they were created with; new threads inherit the
   creator's), which would make results depend on the thread layout and on the caller's mode.
 
-Exact early exit: once both inputs' states of a grid point are bitwise identical they stay identical
-(row results do not depend on position), so the divergence is exactly 0 from there on; such points are
-dropped from the block (compaction).
+Exact early exit: once both inputs' states of a grid point are equal they stay equal (row results do not
+depend on position; a residual step adds equal states to equal updates), so the divergence is exactly 0 from
+there on; such points are dropped from the block (compaction).
 """
 
 from __future__ import annotations
@@ -70,31 +72,30 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .activations import Activation, get_activation
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
+from .activations import Activation, ActivationNaNError, get_activation
+from .arch import ARCHITECTURES, Arch, Operator, get_arch
+from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
+from .metrics import METRIC_INFO, METRICS
 
-ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "fdf", "fdfd", "orthogonal")
+__all__ = ["ARCHITECTURES", "METRICS", "RandomNetwork", "memory_estimate"]
+
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INPUTS: tuple[str, ...] = ("independent", "perturbed")
-#: Names of the landscape metrics, i.e. of the RandomNetwork methods that return one.
-METRICS: tuple[str, ...] = ("divergence", "backward_divergence", "lyapunov")
-OPERATORS: tuple[str, ...] = ("auto", "dense", "fft")
+#: How a structured operator is applied: as its dense matrix, through its fast path ("fft"), or chosen by width.
+APPLY_METHODS: tuple[str, ...] = ("auto", "dense", "fft")
 BACKWARD_QUANTITIES: tuple[str, ...] = ("divergence", "gradient_ratio")
 
-_STRUCTURED = ("cnn", "fdf", "fdfd")
 # Blocks hold a multiple of this many points, so every GEMM has a row count that is a multiple of 16 (module doc).
 _POINT_QUANTUM = 16
-# Structured operators are applied as their dense real matrix up to these widths (one GEMM beats the FFT chain
-# there: crossovers measured on the dev machine, one thread, erf, chaotic points) if the D matrices fit in
-# _DENSE_MAX_BYTES. cnn needs one real FFT pair per layer, fdf two and fdfd two complex FFTs plus phases.
-_DENSE_MAX_WIDTH = {"cnn": 100, "fdf": 160, "fdfd": 192}
+# Structured operators are applied as their dense real matrix up to Operator.dense_up_to if the D matrices fit here.
 _DENSE_MAX_BYTES = 1 << 30
-# Default block: about this many state elements per block (rows x width) keeps a block in L2 cache.
-_BLOCK_ELEMENTS = 1 << 16
+# Default block: about this many state elements per block (rows x width). Larger blocks spend less of their time
+# in Python dispatch; 2^17 float32 elements (512 kB of state) still keep a block's buffers in a 1 MB L2 cache.
+_BLOCK_ELEMENTS = 1 << 17
 # Backward passes store sigma_w * phi'(h^l) for every layer of a block; cap that memory (all workers together).
 _BACKWARD_BYTES = 512 << 20
-# Early-exit checks every this many layers.
-_EXIT_CHECK = 8
+# Early-exit checks every this many layers (a check costs about a tenth of a layer).
+_EXIT_CHECK = 4
 _FLUSH = {"float32": 2.0**-60, "float64": 2.0**-500}
 # float64 slopes sigma_w phi'(h) below this are 0: their products with (co)tangent entries (>= ~2^-560) stay normal.
 _SLOPE_FLUSH = 2.0**-300
@@ -102,7 +103,45 @@ _SLOPE_FLUSH = 2.0**-300
 _OUTPUT_FLOOR = 2.0**-960
 _TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
 
-ProgressFn = Callable[[int], None]
+ProgressFn = Callable[[int, int], None]
+# Memory per grid point of one evaluation: point arrays, per-point moments (4 float64 per recorded layer), the
+# result and its xarray copy; blocks themselves are bounded by _BLOCK_ELEMENTS.
+_BYTES_PER_POINT = 96
+
+
+def memory_estimate(
+    arch: str | Arch,
+    width: int,
+    depth: int,
+    dtype: str = "float32",
+    points: int = 0,
+    layers: int = 1,
+    apply_method: str = "auto",
+    **operator_options: Any,
+) -> int:
+    """Upper estimate (bytes) of one draw plus an evaluation over ``points`` grid points recording ``layers`` layers.
+
+    A dense application holds depth x (width + 1) x width weights in ``dtype`` plus float64 temporaries of
+    width^2 while drawing; a structured one (``apply_method="fft"``) O(depth x width) parameters and spectra.
+    ``apply_method="auto"`` resolves as :class:`RandomNetwork` does.
+    """
+    operator = get_arch(arch).make_operator(width, **operator_options)
+    item = 4 if dtype == "float32" else 8
+    dense = depth * (width + 1) * width * item
+    if apply_method == "auto":
+        apply_method = _auto_apply_method(operator, depth, dtype)
+    weights = dense + 3 * width * width * 8 if apply_method == "dense" else depth * width * 48
+    return weights + depth * width * (8 + item) + points * (_BYTES_PER_POINT + 32 * max(layers - 1, 0))
+
+
+def _auto_apply_method(operator: Operator, depth: int, dtype: str) -> str:
+    """The dense matrix up to ``operator.dense_up_to`` (faster there, measured) if the D matrices fit, else the
+    operator's fast path."""
+    if operator.fast_path is None:
+        return "dense"
+    width = operator.width
+    nbytes = depth * width * (width + 1) * (4 if dtype == "float32" else 8)
+    return "dense" if width <= operator.dense_up_to and nbytes <= _DENSE_MAX_BYTES else operator.fast_path
 
 
 class _Layout(NamedTuple):
@@ -119,8 +158,9 @@ class RandomNetwork:
 
     Parameters
     ----------
-    arch : {"mlp", "cnn", "fdf", "fdfd", "orthogonal"}
-        Architecture of the random operators (module docstring, SPEC section 2).
+    arch : str or Arch
+        Network family: ``"mlp"``, ``"cnn"``, ``"fdf"``, ``"fdfd"``, ``"orthogonal"``, ``"resnet"``,
+        ``"<name>+residual"`` or an :class:`infoprop.Arch` (module docstring, SPEC section 2).
     width : int
         Width ``N`` (neurons per layer), >= 1.
     depth : int
@@ -133,61 +173,73 @@ class RandomNetwork:
         Working precision of the forward/backward passes (the draw itself is float64).
     device : str or torch.device
         ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``.
-    **arch_options
-        ``kernel_size`` (cnn only; 1 <= k <= width, default ``width``); ``operator``: ``"auto"`` (default),
-        ``"dense"`` or ``"fft"`` (cnn/fdf/fdfd only): apply the operator as its dense real matrix or with FFTs;
-        ``"auto"`` takes the dense matrix up to widths 100 (cnn), 160 (fdf), 192 (fdfd) when the D matrices fit
-        in 1 GiB (faster there, measured).
+    residual : bool, optional
+        Override the arch's residual flag (``RandomNetwork("cnn", ..., residual=True)`` is ``"cnn+residual"``).
+    apply_method : {"auto", "dense", "fft"}
+        How structured operators (cnn, fdf, fdfd) are applied: as their dense real matrix (one GEMM per layer)
+        or with FFTs. ``"auto"`` (default) takes the dense matrix up to widths 100 (cnn), 160 (fdf), 192 (fdfd)
+        when the D matrices fit in 1 GiB (faster there, measured). Never changes a value beyond rounding.
+    **operator_options
+        Options of the operator family: ``kernel_size`` (cnn; 1 <= k <= width, default ``width``).
     """
 
     def __init__(
         self,
-        arch: str,
+        arch: str | Arch,
         width: int,
         depth: int,
         activation: str | Activation | Callable[[Any], Any] = "erf",
         seed: int = 0,
         dtype: str = "float32",
         device: str | torch.device = "cpu",
-        **arch_options: Any,
+        *,
+        residual: bool | None = None,
+        apply_method: str = "auto",
+        **operator_options: Any,
     ) -> None:
-        self.arch = check_choice("arch", arch, ARCHITECTURES)
+        self.description = get_arch(arch, residual=residual)
+        self.arch = self.description.name
+        self.residual = self.description.residual
         self.width = check_int("width", width, minimum=1)
         self.depth = check_int("depth", depth, minimum=1)
         self.seed = check_int("seed", seed, minimum=0)
         self.dtype = check_choice("dtype", dtype, DTYPES)
         self.device = resolve_device(device)
         self.activation = get_activation(activation)
-        allowed = {"kernel_size", "operator"} if arch == "cnn" else {"operator"}
-        unknown = set(arch_options) - allowed
-        if unknown:
-            raise TypeError(f"arch {arch!r} accepts options {sorted(allowed)}, got {sorted(unknown)}")
-        self.kernel_size = None
-        if arch == "cnn":
-            self.kernel_size = check_int(
-                "kernel_size", arch_options.get("kernel_size", self.width), minimum=1, maximum=self.width
-            )
-        requested = check_choice("operator", arch_options.get("operator", "auto"), OPERATORS)
-        if arch not in _STRUCTURED and requested == "fft":
-            raise ValueError(f"operator must be 'auto' or 'dense' for arch {arch!r}, got 'fft'")
-        self.operator = self._choose_operator(requested)
+        if "operator" in operator_options:
+            raise TypeError("operator= is now apply_method= ('auto', 'dense' or 'fft'); the operator is the arch's")
+        self.operator = self.description.make_operator(self.width, **operator_options)
+        self.kernel_size = self.operator.options.get("kernel_size")
+        self.apply_method = self._choose_apply_method(check_choice("apply_method", apply_method, APPLY_METHODS))
+        estimate = memory_estimate(
+            self.description, width, depth, dtype, apply_method=self.apply_method, **operator_options
+        )
+        check_memory(estimate, f"RandomNetwork({self.arch!r}, width={width}, depth={depth})")
         self._tdtype = _TORCH_DTYPE[self.dtype]
         self._flush = _FLUSH[self.dtype]
+        # the activation's torch function, resolved once (registry activations build it lazily)
+        fn = self.activation.torch_fn
+        self._phi = fn.resolve() if hasattr(fn, "resolve") else fn
         # one intra-op thread: LAPACK's QR (orthogonal) rounds differently with other thread counts
         with ThreadPoolExecutor(1, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             pool.submit(self._draw).result()
 
     # ------------------------------------------------------------------------------------ the draw
-    def _choose_operator(self, requested: str) -> str:
-        if self.arch not in _STRUCTURED:
+    def _choose_apply_method(self, requested: str) -> str:
+        fast = self.operator.fast_path
+        if fast is None:
+            if requested == "fft":
+                raise ValueError(
+                    f"apply_method must be 'auto' or 'dense' for arch {self.arch!r} "
+                    f"(operator {self.operator.name!r} has no fast path), got 'fft'"
+                )
             return "dense"
         if requested != "auto":
             return requested
-        nbytes = self.depth * self.width * (self.width + 1) * (4 if self.dtype == "float32" else 8)
-        return "dense" if self.width <= _DENSE_MAX_WIDTH[self.arch] and nbytes <= _DENSE_MAX_BYTES else "fft"
+        return _auto_apply_method(self.operator, self.depth, self.dtype)
 
     def _draw(self) -> None:
-        n, depth = self.width, self.depth
+        n, depth, op = self.width, self.depth, self.operator
         gen = torch.Generator().manual_seed(self.seed)
 
         def vector(norm2: float) -> torch.Tensor:
@@ -198,38 +250,24 @@ class RandomNetwork:
         self._cot1, self._cot2, self._tangent = vector(1.0), vector(1.0), vector(1.0)
 
         dev, dt = self.device, self._tdtype
-        dense = self.operator == "dense"
+        dense = self.apply_method == "dense"
         if dense:
             # waug[l] = [A_{l+1}^T ; b_{l+1}^T]: one GEMM gives sigma_w A phi + sigma_b b (bias via an extra column).
             self._waug = torch.empty(depth, n + 1, n, dtype=dt, device=dev)
-        params: list[torch.Tensor] = []  # float64 kernels/phases of the structured operators (O(N) per layer)
+        params: list[torch.Tensor] = []  # float64 parameters of structured operators (O(N) per layer)
         biases = torch.empty(depth, n, dtype=torch.float64)
         for layer in range(depth):
-            if self.arch == "mlp":
-                param = torch.randn(n, n, dtype=torch.float64, generator=gen) / math.sqrt(n)
-            elif self.arch == "orthogonal":
-                q, r = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=gen))
-                param = q * torch.sign(torch.diagonal(r))
-            elif self.arch == "cnn":
-                k = self.kernel_size
-                param = torch.randn(k, dtype=torch.float64, generator=gen) / math.sqrt(k)
-            elif self.arch == "fdf":
-                param = torch.rand(n, dtype=torch.float64, generator=gen) * (2 * math.pi)
-            else:  # fdfd: phases of D1 then D2
-                param = torch.rand(2, n, dtype=torch.float64, generator=gen) * (2 * math.pi)
+            param = op.draw(gen)
             biases[layer] = torch.randn(n, dtype=torch.float64, generator=gen)
-            if self.arch in _STRUCTURED:
+            if op.fast_path is not None:
                 params.append(param)
             if dense:
-                mat = torch.as_tensor(self._dense64(param))
+                mat = torch.as_tensor(op.matrix(param))
                 self._waug[layer, :n] = mat.T.to(device=dev, dtype=dt)
             if layer == 0:
                 # Layer 1 acts on the inputs only: A_1 x in float64, once (sigma-independent).
                 vecs = torch.stack([self._x1, self._x2, self._g, self._tangent])
-                if dense:
-                    applied = vecs @ mat.T
-                else:
-                    applied = self._fft_rows(self._spectrum(param[None])[0], vecs, transpose=False)
+                applied = vecs @ mat.T if dense else op.apply(op.prepare(param[None])[0], vecs)
                 self._a1x1, self._a1x2, self._a1g, self._a1v = applied
         self._b1 = biases[0].clone()
         self._bias = biases.to(device=dev, dtype=dt)
@@ -238,51 +276,23 @@ class RandomNetwork:
             self._waug[:, n] = self._bias
             return
         ctype = torch.complex64 if self.dtype == "float32" else torch.complex128
-        self._spec = self._spectrum(torch.stack(params)).to(device=dev, dtype=ctype)
-
-    def _spectrum(self, params: torch.Tensor) -> torch.Tensor:
-        """complex128 diagonals for stacked structured parameters: the kernel's rfft (cnn) or the phases' D."""
-        if self.arch == "cnn":
-            kernels = torch.zeros(params.shape[0], self.width, dtype=torch.float64)
-            kernels[:, : self.kernel_size] = params
-            return torch.fft.rfft(kernels, dim=1)
-        return torch.polar(torch.ones_like(params), params)  # (L, N) for fdf, (L, 2, N) for fdfd
-
-    def _dense64(self, param: torch.Tensor) -> np.ndarray:
-        """The exact float64 real matrix of one layer's operator, from its float64 parameters."""
-        n = self.width
-        if self.arch in ("mlp", "orthogonal"):
-            return param.numpy()
-        if self.arch == "cnn":
-            w = np.zeros(n)
-            w[: self.kernel_size] = param.numpy()
-            idx = (np.arange(n)[:, None] - np.arange(n)[None, :]) % n
-            return w[idx]
-        # columns A e_j from unitary FFTs of the identity (O(N^2 log N), not a dense DFT product)
-        if self.arch == "fdf":
-            d, start = np.exp(1j * param.numpy()), np.eye(n)
-        else:
-            d1, d = np.exp(1j * param.numpy())
-            start = np.diag(d1)
-        inner = np.fft.fft(start, axis=0, norm="ortho")
-        return math.sqrt(2.0) * np.fft.fft(d[:, None] * inner, axis=0, norm="ortho").real
+        self._data = op.prepare(torch.stack(params)).to(device=dev, dtype=ctype)
 
     # ------------------------------------------------------------------------------------ operators
     def operator_matrix(self, layer: int) -> np.ndarray:
         """Dense real float64 matrix ``A_layer`` (1-based) as drawn.
 
-        For ``mlp``/``orthogonal`` this is the stored working-precision matrix converted to float64 (the
-        float64 draw rounded to ``dtype``); for the structured architectures it is built in float64 from
-        the drawn kernel/phases.
+        For ``dense``/``orthogonal`` operators this is the stored working-precision matrix converted to float64
+        (the float64 draw rounded to ``dtype``); for the structured ones it is built in float64 from the drawn
+        kernel/phases.
         """
         layer = check_int("layer", layer, minimum=1, maximum=self.depth)
         if self._params is not None:
-            return self._dense64(self._params[layer - 1])
-
+            return self.operator.matrix(self._params[layer - 1])
         return self._waug[layer - 1, : self.width].T.to(device="cpu", dtype=torch.float64).numpy()
 
     def parameters(self, layer: int) -> np.ndarray:
-        """The float64 random parameters of ``A_layer`` (1-based): the matrix (mlp, orthogonal; as stored,
+        """The float64 random parameters of ``A_layer`` (1-based): the matrix (dense, orthogonal; as stored,
         i.e. rounded to ``dtype``), the kernel of length ``kernel_size`` (cnn), the phases of ``D`` (fdf,
         shape ``(N,)``) or of ``D1``, ``D2`` (fdfd, shape ``(2, N)``)."""
         layer = check_int("layer", layer, minimum=1, maximum=self.depth)
@@ -296,7 +306,7 @@ class RandomNetwork:
         return self._bias[layer - 1].to(device="cpu", dtype=torch.float64).numpy() if layer > 1 else self._b1.numpy()
 
     def inputs(self, kind: str = "independent", eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
-        """The two float64 inputs ``(x1, x2)`` used by :meth:`divergence` (``||x1||^2 = N``)."""
+        """The two float64 inputs ``(x1, x2)`` used by :meth:`forward` (``||x1||^2 = N``)."""
         kind = check_choice("inputs", kind, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
         x2 = self._x2 if kind == "independent" else self._x1 + eps * self._g
@@ -312,7 +322,7 @@ class RandomNetwork:
         """Apply ``A_layer`` (or its transpose) to the rows of ``x`` the way the engine does.
 
         ``x`` has shape ``(..., N)``; the result has the network's dtype and device. Dense or FFT
-        application follows the network's ``operator`` setting.
+        application follows the network's ``apply_method``.
         """
         layer = check_int("layer", layer, minimum=1, maximum=self.depth)
         rows = torch.as_tensor(x, dtype=self._tdtype, device=self.device)
@@ -324,37 +334,92 @@ class RandomNetwork:
 
     def _apply(self, layer: int, rows: torch.Tensor) -> torch.Tensor:
         """``A_layer`` applied to every row (no scaling, no bias)."""
-        if self.operator == "dense":
+        if self.apply_method == "dense":
             return rows @ self._waug[layer - 1, : self.width]
-        return self._fft_rows(self._spec[layer - 1], rows, transpose=False)
+        return self.operator.apply(self._data[layer - 1], rows)
 
     def _apply_t(self, layer: int, rows: torch.Tensor) -> torch.Tensor:
         """``A_layer^T`` applied to every row."""
-        if self.operator == "dense":
+        if self.apply_method == "dense":
             return rows @ self._waug[layer - 1, : self.width].T
-        return self._fft_rows(self._spec[layer - 1], rows, transpose=True)
+        return self.operator.apply_t(self._data[layer - 1], rows)
 
-    def _fft_rows(self, spec: torch.Tensor, rows: torch.Tensor, transpose: bool) -> torch.Tensor:
-        """A structured operator with diagonal(s) ``spec`` (one layer) applied to every row with FFTs."""
-        if self.arch == "cnn":
-            return torch.fft.irfft(torch.fft.rfft(rows, dim=-1) * (spec.conj() if transpose else spec), n=self.width)
-        root2 = math.sqrt(2.0)
-        if self.arch == "fdf":  # sqrt(2) Re(F D F) is symmetric (F is), so transpose == itself
-            z = torch.fft.fft(torch.fft.fft(rows, dim=-1, norm="ortho") * spec, dim=-1, norm="ortho")
-            return z.real * root2
-        d1, d2 = spec[0], spec[1]
-        if transpose:  # (F D2 F D1)^T = D1 F D2 F
-            z = torch.fft.fft(torch.fft.fft(rows, dim=-1, norm="ortho") * d2, dim=-1, norm="ortho") * d1
-        else:
-            z = torch.fft.fft(torch.fft.fft(rows * d1, dim=-1, norm="ortho") * d2, dim=-1, norm="ortho")
-        return z.real * root2
-
-    def _layer(self, layer: int, p: torch.Tensor) -> torch.Tensor:
+    # ------------------------------------------------------------------------------------ the layer step
+    def _propagate(self, layer: int, p: torch.Tensor) -> torch.Tensor:
         """``p[:, :N] @ A^T + p[:, N] b``: rows of p hold ``[sigma_w phi(h), sigma_b]`` (or ``[.., 0]``)."""
-        if self.operator == "dense":
+        if self.apply_method == "dense":
             return p @ self._waug[layer - 1]
-        out = self._fft_rows(self._spec[layer - 1], p[:, : self.width], transpose=False)
+        out = self.operator.apply(self._data[layer - 1], p[:, : self.width])
         return out.add_(p[:, self.width :] * self._bias[layer - 1])
+
+    def _step(
+        self,
+        layer: int,
+        h: torch.Tensor,
+        swt: torch.Tensor,
+        p: torch.Tensor,
+        tangent: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One layer ``l >= 2`` for every row of ``h``, and its Jacobian-vector product: the only forward recursion.
+
+        ``h`` holds states ``h^{l-1}`` (working dtype), ``swt`` their ``sigma_w`` (a column), ``p`` the GEMM operand
+        buffer (``rows(h) + rows(tangent)`` rows, ``N + 1`` columns) whose last column holds ``sigma_b`` for the
+        state rows and 0 for the tangent rows. ``tangent = (operand, carry)`` from :meth:`_tangent_operand`.
+        Returns ``h^l`` and, with a tangent, ``J_l`` applied to it (float64): ``A (sigma_w phi'(h) v)`` plus, in
+        a residual network, the carried ``v`` itself.
+        """
+        rows = h.shape[0]
+        n = self.width
+        torch.mul(self._phi(h), swt, out=p[:rows, :n])
+        self._flush_(p[:rows, :n])
+        if tangent is not None:
+            p[rows:, :n] = tangent[0]
+        out = self._propagate(layer, p)
+        h_next = out[:rows]
+        if self.residual:
+            # flushed like every operand: entries below the threshold are 0 whatever the denormal mode, so equal
+            # flushed states (the early exit) stay equal
+            self._flush_(h_next.add_(h))
+        if tangent is None:
+            return h_next, None
+        v_next = out[rows:].to(torch.float64)
+        if tangent[1] is not None:
+            v_next += tangent[1]
+        return h_next, v_next
+
+    def _tangent_operand(
+        self, v: torch.Tensor, slopes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
+        """Rescale float64 tangents ``v`` (rows) for one :meth:`_step`; returns ``(operand, carry, ln scale)``.
+
+        Feed-forward: the operand ``slopes * v`` is scaled to max ``|entry|`` 1 (so nothing under- or overflows at
+        any depth). Residual: ``v`` is scaled to max 1 and carried (``v + A (slopes * v)``), the operand is
+        ``slopes * v`` at that scale (updates below ``2^-60`` of ``v`` are below float64 resolution anyway).
+        """
+        if not self.residual:
+            operand, logs = self._normalised(slopes * v)
+            return operand, None, logs
+        carry, logs = self._rescaled(v)
+        return self._flush_((slopes * carry).to(self._tdtype)), carry, logs
+
+    def _step_t(self, layer: int, u: torch.Tensor, slopes: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """The vector-Jacobian product of layer ``layer`` on float64 cotangent rows ``u`` at ``h^layer``.
+
+        ``slopes`` is ``sigma_w phi'(h^{layer-1})`` (float64; ``sigma_w`` for layer 1, which acts on ``x``).
+        Returns ``(u^{layer-1} / s, ln s)``: ``u`` is rescaled to max 1 before the product (log of the scale
+        returned), so nothing overflows or underflows at any depth.
+        """
+        carry, logs = self._rescaled(u)
+        back = self._apply_t(layer, self._flush_(carry.to(self._tdtype))).to(torch.float64) * slopes
+        if self.residual and layer > 1:
+            back += carry
+        return back, logs
+
+    def _first_states(self, sw: np.ndarray, sb: np.ndarray, y: torch.Tensor) -> torch.Tensor:
+        """``h^1 = sigma_w A_1 x + sigma_b b_1`` per point (rows) for ``y = A_1 x``, formed in float64, cast."""
+        w = torch.as_tensor(sw)[:, None]
+        b = torch.as_tensor(sb)[:, None]
+        return (w * y + b * self._b1).to(device=self.device, dtype=self._tdtype)
 
     def _slopes(self, h: torch.Tensor, sw64: torch.Tensor) -> torch.Tensor:
         """``flush(sigma_w phi'(h))`` in float64 (reverse mode on the elementwise map: any callable works).
@@ -364,29 +429,27 @@ class RandomNetwork:
         """
         with torch.enable_grad():
             x = h.detach().to(torch.float64).requires_grad_(True)
-            y = self.activation.torch_fn(x)
+            y = self._phi(x)
             (slope,) = torch.autograd.grad(y, x, torch.ones_like(y))
         return torch.ops.aten.hardshrink.out(slope.mul_(sw64), _SLOPE_FLUSH, out=slope)
 
-    def _normalised(self, rows64: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
-        """Scale float64 rows to max ``|entry|`` 1, flush (relative to 1) and cast to the working dtype.
-
-        Returns the GEMM operand and ``ln`` of the scales (``-inf`` for zero rows).
-        """
+    @staticmethod
+    def _rescaled(rows64: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """Float64 rows scaled to max ``|entry|`` 1, and ``ln`` of the scales (``-inf`` for zero rows)."""
         scale = rows64.abs().amax(dim=1, keepdim=True)
         rows = rows64 / torch.where(scale > 0, scale, 1.0)
         with np.errstate(divide="ignore"):
             logs = np.log(scale[:, 0].cpu().numpy())
+        return rows, logs
+
+    def _normalised(self, rows64: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+        """:meth:`_rescaled`, flushed (relative to 1) and cast to the working dtype: a GEMM operand."""
+        rows, logs = self._rescaled(rows64)
         return self._flush_(rows.to(self._tdtype)), logs
 
     def _flush_(self, t: torch.Tensor) -> torch.Tensor:
         """Set entries with ``|t| <= 2^-60`` (float32; ``2^-500`` float64) to 0, in place."""
         return torch.ops.aten.hardshrink.out(t, self._flush, out=t)
-
-    def _scaled(self, t: torch.Tensor, sw: torch.Tensor, out: torch.Tensor) -> None:
-        """``out = flush(sigma_w * t)``: every GEMM operand goes through here."""
-        torch.mul(t, sw, out=out)
-        self._flush_(out)
 
     # ------------------------------------------------------------------------------------ grids
     def _points(self, sigma_w: Any, sigma_b: Any, grid: bool) -> tuple[np.ndarray, np.ndarray, _Layout]:
@@ -399,6 +462,8 @@ class RandomNetwork:
             raise ValueError(f"sigma_w and sigma_b must be scalars or 1-D arrays, got shapes {sw.shape} and {sb.shape}")
         scalar = {"sigma_w": sw.ndim == 0, "sigma_b": sb.ndim == 0}
         sw, sb = np.atleast_1d(sw), np.atleast_1d(sb)
+        points = sw.size * sb.size if grid else sw.size
+        check_memory(points * _BYTES_PER_POINT, f"an evaluation over {points} grid points")
         coord_attrs = {
             "sigma_w": {"long_name": "weight standard deviation sigma_w", "units": "1"},
             "sigma_b": {"long_name": "bias standard deviation sigma_b", "units": "1"},
@@ -461,15 +526,29 @@ class RandomNetwork:
         and small per-layer operations do not pay OpenMP synchronisation.
         """
         if progress is not None and not callable(progress):
-            raise TypeError(f"progress must be a callable taking the number of points done, got {progress!r}")
+            raise TypeError(f"progress must be a callable progress(done, total), got {progress!r}")
         starts = range(0, sw.size, block)
 
-        def one(start: int) -> np.ndarray:
-            stop = min(start + block, sw.size)
+        def evaluate(start: int, stop: int) -> np.ndarray:
             padded = -(-(stop - start) // _POINT_QUANTUM) * _POINT_QUANTUM
             idx = np.arange(start, start + padded).clip(max=stop - 1)  # pad with copies of the last point
             with torch.no_grad():
                 return block_fn(sw[idx], sb[idx])[: stop - start]
+
+        def one(start: int) -> np.ndarray:
+            stop = min(start + block, sw.size)
+            try:
+                return evaluate(start, stop)
+            except ActivationNaNError as exc:  # name the first grid point where it happens (bisection)
+                lo, hi = start, stop
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    try:
+                        evaluate(lo, mid)
+                        lo = mid
+                    except ActivationNaNError:
+                        hi = mid
+                raise ValueError(f"{exc} at sigma_w = {sw[lo]:.6g}, sigma_b = {sb[lo]:.6g}") from None
 
         workers = 1 if self.device.type == "cuda" else max(1, min(torch.get_num_threads(), len(starts)))
         out: list[np.ndarray] = []
@@ -479,27 +558,31 @@ class RandomNetwork:
                 for start, future in zip(starts, futures):
                     out.append(future.result())
                     if progress is not None:
-                        progress(min(start + block, sw.size))
+                        progress(min(start + block, sw.size), sw.size)
             except BaseException:
                 for future in futures:
                     future.cancel()
                 raise
         return np.concatenate(out, axis=0)
 
-    def _attrs(self, metric: str, long_name: str, units: str, **extra: Any) -> dict[str, Any]:
-        params = {
+    def _parameters(self) -> dict[str, Any]:
+        """The network's parameters as recorded in every result (provenance)."""
+        return {
             "arch": self.arch,
+            "operator": self.operator.name,
+            "residual": self.residual,
             "width": self.width,
             "depth": self.depth,
             "activation": self.activation.describe(),
             "seed": self.seed,
             "dtype": self.dtype,
             "device": str(self.device),
-            "operator": self.operator,
-            "metric": metric,
-            **({"kernel_size": self.kernel_size} if self.kernel_size is not None else {}),
-            **extra,
+            "apply_method": self.apply_method,
+            **{k: v for k, v in self.operator.options.items() if v is not None},
         }
+
+    def _attrs(self, metric: str, long_name: str, units: str, **extra: Any) -> dict[str, Any]:
+        params = {**self._parameters(), "metric": metric, **extra}
         flat = {k: (v if not isinstance(v, dict) else self.activation.name) for k, v in params.items()}
         return {"long_name": long_name, "units": units, **flat, **provenance_attrs(f"finite_width_{metric}", params)}
 
@@ -535,20 +618,12 @@ class RandomNetwork:
         return values
 
     # ------------------------------------------------------------------------------------ forward
-    def _first_layer(self, sw: np.ndarray, sb: np.ndarray, inputs: str, eps: float) -> torch.Tensor:
-        """``h^1`` for both inputs, formed in float64: rows ``[x1 points; x2 points]``."""
-        y2 = self._a1x2 if inputs == "independent" else self._a1x1 + eps * self._a1g
-        w = torch.as_tensor(np.concatenate([sw, sw]))[:, None]
-        b = torch.as_tensor(np.concatenate([sb, sb]))[:, None]
-        y = torch.cat([self._a1x1.expand(sw.size, -1), y2.expand(sw.size, -1)])
-        return (w * y + b * self._b1).to(device=self.device, dtype=self._tdtype)
-
     def _forward_block(
         self, sw: np.ndarray, sb: np.ndarray, inputs: str, eps: float, layers: list[int], early_exit: bool
     ) -> np.ndarray:
         """Moments ``(q11, q22, q12, L)`` at ``layers`` for one block; shape ``(points, len(layers), 4)``.
 
-        With ``early_exit`` (used by :meth:`divergence`) only ``L`` is computed; the q's stay 0.
+        With ``early_exit`` (used by :meth:`forward`) only ``L`` is computed; the q's stay 0.
         """
         n, npts = self.width, sw.size
         dev, dt = self.device, self._tdtype
@@ -562,23 +637,23 @@ class RandomNetwork:
         if last == 0:
             return out
         active = np.arange(npts)
-        h = self._first_layer(sw, sb, inputs, eps)
+        # rows [x1 points; x2 points]
+        y2 = self._a1x2 if inputs == "independent" else self._a1x1 + eps * self._a1g
+        y = torch.cat([self._a1x1.expand(npts, -1), y2.expand(npts, -1)])
+        h = self._first_states(np.concatenate([sw, sw]), np.concatenate([sb, sb]), y)
         swt = torch.as_tensor(np.concatenate([sw, sw]), dtype=dt, device=dev)[:, None]
         p = torch.empty(2 * npts, n + 1, dtype=dt, device=dev)
         p[:, n] = torch.as_tensor(np.concatenate([sb, sb]), dtype=dt, device=dev)
         for layer in range(1, last + 1):
             if layer > 1:
-                self._scaled(self.activation.torch_fn(h), swt, p[:, :n])
-                h = self._layer(layer, p)
+                h, _ = self._step(layer, h, swt, p)
             if layer in record:
                 out[active, record[layer]] = self._moments(h, full=not early_exit)
             if early_exit and layer % _EXIT_CHECK == 0 and layer < last:
                 half = active.size
-                same = torch.all(h[:half] == h[half:], dim=1)
+                # equal states (a - b == 0 exactly; NaN and inf - inf are not 0) stay equal: L is 0 from here on
+                same = torch.sub(h[:half], h[half:]).abs_().amax(dim=1) == 0
                 done = int(same.sum())
-                if done:  # identical overflowed states are not finished: their divergence is NaN, not 0
-                    same &= torch.all(torch.isfinite(h[:half]), dim=1)
-                    done = int(same.sum())
                 if done == half:
                     break
                 drop = done // _POINT_QUANTUM * _POINT_QUANTUM
@@ -628,19 +703,19 @@ class RandomNetwork:
         )
         return values, layout, layer_list, keep
 
-    def divergence(
+    def forward(
         self,
         sigma_w: Any,
         sigma_b: Any,
+        *,
         inputs: str = "independent",
         eps: float = 1e-5,
         layers: int | Sequence[int] | None = None,
-        *,
         grid: bool = True,
         block_size: int | None = None,
         progress: ProgressFn | None = None,
     ) -> xr.DataArray:
-        """Forward divergence ``L^(d) = ||h^d(x1) - h^d(x2)||^2 / N`` over a (sigma_w, sigma_b) grid.
+        """Metric ``forward``: the divergence ``L^(d) = ||h^d(x1) - h^d(x2)||^2 / N`` over a (sigma_w, sigma_b) grid.
 
         Parameters
         ----------
@@ -660,48 +735,46 @@ class RandomNetwork:
         block_size : int, optional
             Grid points per block (rounded up to a multiple of 16). Never changes a value.
         progress : callable, optional
-            Called after every block with the number of grid points done so far.
+            Called as ``progress(done, total)`` after every block, with the numbers of grid points.
 
         Returns
         -------
         xarray.DataArray
-            Float64 values, ``long_name``, provenance attributes. Overflow (unbounded activations) gives
-            ``inf`` with a ``RuntimeWarning``.
+            Named ``"forward"``; float64 values, ``long_name``, provenance attributes. Overflow (unbounded
+            activations) gives ``inf`` with a ``RuntimeWarning``.
         """
         inputs = check_choice("inputs", inputs, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
         values, layout, layer_list, keep = self._forward(
             sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=True
         )
-        values = self._check_finite(values[..., 3], "divergence")
+        values = self._check_finite(values[..., 3], "forward divergence")
+        info = METRIC_INFO["forward"]
         attrs = self._attrs(
-            "forward",
-            "forward divergence L^(d) = ||h^d(x1) - h^d(x2)||^2 / N",
-            "1",
-            inputs=inputs,
-            eps=eps if inputs == "perturbed" else None,
+            "forward", info.long_name, info.units, inputs=inputs, eps=eps if inputs == "perturbed" else None
         )
-        return self._wrap(values, layout, layer_list, keep, "divergence", attrs)
+        return self._wrap(values, layout, layer_list, keep, "forward", attrs)
 
     def moments(
         self,
         sigma_w: Any,
         sigma_b: Any,
+        *,
         inputs: str = "independent",
         eps: float = 1e-5,
         layers: int | Sequence[int] | None = None,
-        *,
         grid: bool = True,
         block_size: int | None = None,
         progress: ProgressFn | None = None,
     ) -> xr.Dataset:
         """Empirical second moments ``q11, q22, q12``, correlation ``c`` and divergence ``L`` per layer.
 
-        Same arguments as :meth:`divergence` (no early exit here: the q's keep evolving after ``L`` hits 0).
-        The quantities are those of SPEC section 0 for the finite network, directly comparable with
-        :meth:`infoprop.MeanField.trajectory`. ``c`` is NaN where ``q11 q22 = 0`` (e.g.
-        ``sigma_w = sigma_b = 0``; the mean-field trajectory reports 1 there). Values that overflow (unbounded
-        activations) are returned as computed (``inf`` or NaN) and a ``RuntimeWarning`` says how many.
+        Same arguments as :meth:`forward` (no early exit here: the q's keep evolving after ``L`` hits 0).
+        Variables ``q11``, ``q22``, ``q12``, ``c``, ``divergence`` on dims ``(sigma_w, sigma_b, layer)`` (or
+        ``(point, layer)``): the quantities of SPEC section 0 for the finite network, with the names and
+        dimension order of :meth:`infoprop.MeanField.trajectory`, so the two subtract directly. ``c`` is NaN where
+        ``q11 q22 = 0`` (e.g. ``sigma_w = sigma_b = 0``; the mean-field trajectory reports 1 there). Values that
+        overflow (unbounded activations) are returned as computed (``inf`` or NaN) with a ``RuntimeWarning``.
         """
         inputs = check_choice("inputs", inputs, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
@@ -728,7 +801,7 @@ class RandomNetwork:
         with np.errstate(invalid="ignore", divide="ignore"):
             c = data["q12"] / np.sqrt(data["q11"] * data["q22"])
         data["c"] = c.assign_attrs(long_name="correlation c^l = q12 / sqrt(q11 q22)", units="1")
-        ds = xr.Dataset(data)
+        ds = xr.Dataset({k: data[k] for k in ("q11", "q22", "q12", "c", "divergence")})
         ds.attrs = self._attrs("moments", "finite-width second moments", "1", inputs=inputs, eps=eps)
         del ds.attrs["long_name"], ds.attrs["units"]
         return ds
@@ -743,7 +816,7 @@ class RandomNetwork:
         swt = torch.as_tensor(sw, dtype=dt, device=dev)[:, None]
         sw64 = torch.as_tensor(sw, device=dev)[:, None]
         # forward pass at x1, storing sigma_w phi'(h^l) (float64) for l = first..D-1
-        h = (sw64.cpu() * self._a1x1 + torch.as_tensor(sb)[:, None] * self._b1).to(device=dev, dtype=dt)
+        h = self._first_states(sw, sb, self._a1x1.expand(npts, -1))
         p = torch.empty(npts, n + 1, dtype=dt, device=dev)
         p[:, n] = torch.as_tensor(sb, dtype=dt, device=dev)
         slopes: dict[int, torch.Tensor] = {}
@@ -751,11 +824,9 @@ class RandomNetwork:
             if layer >= first:
                 slopes[layer] = self._slopes(h, sw64)
             if layer + 1 < depth:
-                self._scaled(self.activation.torch_fn(h), swt, p[:, :n])
-                h = self._layer(layer + 1, p)
+                h, _ = self._step(layer + 1, h, swt, p)
         del h, p
-        # one float64 cotangent row per point (g1 - g2, or g1 for the ratio); before every GEMM the row is
-        # rescaled to max 1 and the log scale accumulated, so nothing overflows or underflows at any depth
+        # one float64 cotangent row per point (g1 - g2, or g1 for the ratio), rescaled before every product
         g1, g2 = self._cot1.to(device=dev), self._cot2.to(device=dev)
         u = (g1 - g2 if quantity == "divergence" else g1).expand(npts, -1)
         log_scale = np.zeros(npts)
@@ -768,41 +839,40 @@ class RandomNetwork:
 
         record_norm(depth)
         for layer in range(depth, first, -1):
-            rows, logs = self._normalised(u)
+            u, logs = self._step_t(layer, u, slopes.pop(layer - 1) if layer > 1 else sw64)
             log_scale += logs
-            u = self._apply_t(layer, rows).to(torch.float64)
-            u = u * (slopes.pop(layer - 1) if layer > 1 else sw64)
             record_norm(layer - 1)
         return out
 
-    def backward_divergence(
+    def backward(
         self,
         sigma_w: Any,
         sigma_b: Any,
-        layers: int | Sequence[int] | None = None,
         *,
+        layers: int | Sequence[int] | None = None,
         quantity: str = "divergence",
         grid: bool = True,
         block_size: int | None = None,
         progress: ProgressFn | None = None,
     ) -> xr.DataArray:
-        """Backward metric ``L' = ||J^T g1 - J^T g2||`` with ``J = dh^D/dh^d`` at input ``x1``.
+        """Metric ``backward``: ``L' = ||J^T g1 - J^T g2||`` with ``J = dh^D/dh^d`` at input ``x1``.
 
         Parameters
         ----------
         sigma_w, sigma_b, grid, block_size, progress
-            As in :meth:`divergence`.
+            As in :meth:`forward`.
         layers : int, sequence of int or None
             Layers ``d`` in ``0..D`` the cotangents are back-propagated to. ``None`` (default): ``d = 0``,
             the gradient with respect to the input ``x`` (through all ``D`` layers).
         quantity : {"divergence", "gradient_ratio"}
             ``L'`` (cotangents ``g1``, ``g2`` independent, unit norm) or the gradient norm ratio
-            ``||J^T g1|| / ||g1||``.
+            ``||J^T g1|| / ||g1||`` (attribute ``quantity`` and ``long_name`` say which).
 
         Returns
         -------
         xarray.DataArray
-            Float64 values (norms are tracked with a float64 log scale: no overflow before float64's).
+            Named ``"backward"``; float64 values (norms are tracked with a float64 log scale: no overflow before
+            float64's).
         """
         quantity = check_choice("quantity", quantity, BACKWARD_QUANTITIES)
         sw, sb, layout = self._points(sigma_w, sigma_b, grid)
@@ -810,34 +880,29 @@ class RandomNetwork:
         per_point = (self.depth - min(layer_list)) * self.width * 8  # float64 slopes
         block = self._block_size(block_size, per_point_bytes=per_point)
         values = self._run(lambda w, b: self._backward_block(w, b, layer_list, quantity), sw, sb, block, progress)
-        if quantity == "divergence":
-            long_name = "backward divergence L' = ||J^T g1 - J^T g2||"
-        else:
-            long_name = "gradient norm ratio ||J^T g1|| / ||g1||"
-        attrs = self._attrs("backward", long_name, "1", quantity=quantity, backprop_input="x1")
+        info = METRIC_INFO["backward"]
+        long_name = info.long_name if quantity == "divergence" else "gradient norm ratio ||J^T g1|| / ||g1||"
+        attrs = self._attrs("backward", long_name, info.units, quantity=quantity, backprop_input="x1")
         values = self._check_finite(values, "backward metric")
-        return self._wrap(values, layout, layer_list, keep, "backward_" + quantity, attrs)
+        return self._wrap(values, layout, layer_list, keep, "backward", attrs)
 
     # ------------------------------------------------------------------------------------ Lyapunov
     def _lyapunov_block(self, sw: np.ndarray, sb: np.ndarray) -> np.ndarray:
         n, npts = self.width, sw.size
         dev, dt = self.device, self._tdtype
-        w64, b64 = torch.as_tensor(sw)[:, None], torch.as_tensor(sb)[:, None]
-        h = (w64 * self._a1x1 + b64 * self._b1).to(device=dev, dtype=dt)
-        v = (w64 * self._a1v).to(device=dev)  # float64 tangent: J_1 v = sigma_w A_1 v, ||v|| = 1
-        sw64 = w64.to(device=dev)
+        h = self._first_states(sw, sb, self._a1x1.expand(npts, -1))
+        v = (torch.as_tensor(sw)[:, None] * self._a1v).to(device=dev)  # float64: J_1 v = sigma_w A_1 v, ||v|| = 1
+        sw64 = torch.as_tensor(sw, device=dev)[:, None]
         swt = torch.as_tensor(sw, dtype=dt, device=dev)[:, None]
+        # state rows (bias column sigma_b) and tangent rows (bias column 0) share one product per layer
         p = torch.empty(2 * npts, n + 1, dtype=dt, device=dev)
         p[:npts, n] = torch.as_tensor(sb, dtype=dt, device=dev)
         p[npts:, n] = 0
         log_growth = np.zeros(npts)
         for layer in range(2, self.depth + 1):
-            # tangent rows rescaled to max 1 before the GEMM (log of the scale accumulated): no overflow/underflow
-            p[npts:, :n], logs = self._normalised(self._slopes(h, sw64) * v)
+            operand, carry, logs = self._tangent_operand(v, self._slopes(h, sw64))
             log_growth += logs
-            self._scaled(self.activation.torch_fn(h), swt, p[:npts, :n])
-            hv = self._layer(layer, p)
-            h, v = hv[:npts], hv[npts:].to(torch.float64)
+            h, v = self._step(layer, h, swt, p, tangent=(operand, carry))
         with np.errstate(divide="ignore"):
             log_growth += np.log(torch.linalg.vector_norm(v, dim=1).cpu().numpy())
         return log_growth / self.depth
@@ -851,29 +916,49 @@ class RandomNetwork:
         block_size: int | None = None,
         progress: ProgressFn | None = None,
     ) -> xr.DataArray:
-        """Finite-size Lyapunov exponent ``lambda = (1/D) ln(||J v|| / ||v||)``, ``J = dh^D/dx`` at ``x1``.
+        """Metric ``lyapunov``: ``lambda = (1/D) ln(||J v|| / ||v||)``, ``J = dh^D/dx`` at ``x1``.
 
         The tangent ``v`` (random, unit norm) is pushed forward layer by layer (Jacobian-vector products)
         in float64 and rescaled every layer; the logs of the scales are summed. ``lambda < 0`` ordered,
-        ``> 0`` chaotic; its mean-field value is ``ln(chi_1) / 2`` (``chi_1`` is the growth of squared norms).
-        ``sigma_w = 0`` (or a vanishing Jacobian) gives ``-inf``. Arguments as in :meth:`divergence`.
+        ``> 0`` chaotic; for a feed-forward arch its mean-field value is ``ln(chi_1) / 2`` (``chi_1`` is the
+        growth of squared norms). A residual network has no ordered phase: its ``lambda`` contains
+        ``ln(sigma_w) / D`` from layer 1 and is otherwise positive, decaying like ``D^(-1/2)`` (docs/finite_width.md).
+        ``sigma_w = 0`` (or a vanishing Jacobian) gives ``-inf``. Arguments as in :meth:`forward`.
         """
         sw, sb, layout = self._points(sigma_w, sigma_b, grid)
         block = self._block_size(block_size)
         values = self._run(self._lyapunov_block, sw, sb, block, progress)
         values = self._check_finite(values, "Lyapunov exponent")
-        attrs = self._attrs(
-            "lyapunov",
-            "finite-size Lyapunov exponent (1/D) ln(||J v|| / ||v||)",
-            "1/layer",
-            tangent_input="x1",
-        )
+        info = METRIC_INFO["lyapunov"]
+        attrs = self._attrs("lyapunov", info.long_name, info.units, tangent_input="x1")
         return self._wrap(values, layout, None, False, "lyapunov", attrs)
+
+    # ------------------------------------------------------------------------------------ dispatch
+    def landscape(
+        self,
+        metric: str,
+        sigma_w: Any,
+        sigma_b: Any,
+        *,
+        grid: bool = True,
+        block_size: int | None = None,
+        progress: ProgressFn | None = None,
+        **options: Any,
+    ) -> xr.DataArray:
+        """The landscape of ``metric`` (one of :data:`infoprop._src.metrics.METRICS`) over the grid.
+
+        ``options`` are the metric's own keyword options (e.g. ``inputs``, ``eps``, ``layers`` for ``forward``);
+        the result is named ``metric`` and carries it as its ``metric`` attribute.
+        """
+        metric = check_choice("metric", metric, METRICS)
+        method = getattr(self, metric)
+        return method(sigma_w, sigma_b, grid=grid, block_size=block_size, progress=progress, **options)
 
     def __repr__(self) -> str:
         extra = f", kernel_size={self.kernel_size}" if self.kernel_size is not None else ""
         return (
             f"RandomNetwork(arch={self.arch!r}, width={self.width}, depth={self.depth}, "
             f"activation={self.activation.name!r}, seed={self.seed}, dtype={self.dtype!r}, "
-            f"device={str(self.device)!r}{extra}, operator={self.operator!r})"
+            f"device={str(self.device)!r}{extra}, apply_method={self.apply_method!r})"
         )
+

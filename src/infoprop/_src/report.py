@@ -14,7 +14,7 @@ One finite-width network draw (default: erf MLP, width 100, depth 300, seed 0) i
 
 With ``landscape=`` (a DataArray or a zarr store read by :func:`infoprop.fractal.load_landscape`, e.g. one
 landscape of a sweep) the report takes ``L`` from there instead of drawing a network; the network's
-architecture, activation, width, depth and seed come from the landscape's provenance.
+arch, activation, width, depth and seed come from the landscape's provenance.
 
 Files written to ``out``: ``landscape.zarr``, ``frontier.zarr`` (robust sweep), ``frontier_dinverno.zarr``,
 ``report.png`` (landscape and boundary), ``report-dimension.png`` (box counts and dimension vs threshold,
@@ -26,17 +26,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .common import (
+    OutputDir,
     _jsonable,
     as_float_array,
     check_int,
+    check_memory,
     check_real,
-    ensure_parent_writable,
     save_figure,
     write_text,
     write_zarr,
@@ -44,9 +44,13 @@ from .common import (
 
 __all__ = ["DEFAULTS", "frontier_report"]
 
+#: Memory per grid point: the network's per-point moments and results, the landscape, boundary images and
+#: summed-area tables of the threshold sweep, and the figures' image copies (an upper estimate).
+REPORT_BYTES_PER_POINT = 256
+
 #: Built-in defaults of the report (about a minute on 2 CPU cores).
 DEFAULTS: dict[str, Any] = {
-    "architecture": "mlp",
+    "arch": "mlp",
     "activation": "erf",
     "width": 100,
     "depth": 300,
@@ -60,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
 def frontier_report(
     out: str | os.PathLike[str] = "out",
     *,
-    architecture: str = DEFAULTS["architecture"],
+    arch: str = DEFAULTS["arch"],
     activation: str = DEFAULTS["activation"],
     width: int = DEFAULTS["width"],
     depth: int = DEFAULTS["depth"],
@@ -71,15 +75,18 @@ def frontier_report(
     progress: Callable[[int, int], None] | None = None,
     landscape: Any = None,
     selection: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compute the frontier report and write it to ``out``; return the summary (also in ``summary.json``).
 
     Parameters
     ----------
     out : path
-        Output directory (created if needed; files in it are replaced atomically).
-    architecture, activation, width, depth, seed
-        The network draw, as in :class:`infoprop.RandomNetwork`.
+        Output folder: new, empty, or (with ``overwrite=True``) one an earlier report wrote; checked before
+        anything is computed (:class:`infoprop._src.output.OutputDir`). Files are written atomically.
+    arch, activation, width, depth, seed
+        The network draw, as in :class:`infoprop.RandomNetwork` (``arch`` e.g. ``"mlp"`` or ``"resnet"``; a
+        residual arch has no mean-field critical line, so the disagreement is ``None`` and no line is drawn).
     sigma_w, sigma_b : 1-D array_like, optional
         Grid axes (standard deviations, >= 0, at least 129 points each: the boundary image is one smaller
         and box counting needs 128 pixels for two octaves of box sizes); default ``linspace(0, 4, 256)`` each.
@@ -93,12 +100,14 @@ def frontier_report(
         network: a DataArray on dims (sigma_w, sigma_b) with the engine's provenance attributes, or a zarr
         store (a sweep store or a single-landscape store such as ``infoprop landscape --out`` or an earlier
         report's ``landscape.zarr``), read with :func:`infoprop.fractal.load_landscape`. The grid is the
-        landscape's (``sigma_w``, ``sigma_b`` must not be given); architecture, activation, width, depth and
+        landscape's (``sigma_w``, ``sigma_b`` must not be given); arch, activation, width, depth and
         seed are read from its provenance ``parameters`` (those arguments may be left out; given with a value
         other than their default they must agree with it). ``progress`` is not called.
     selection : mapping, optional
         Keyword arguments of :func:`~infoprop.fractal.load_landscape` for a store: ``metric`` and one value
         per axis or extra dim, e.g. ``{"width": 100, "depth": 50}``.
+    overwrite : bool, keyword-only
+        Replace the files of an earlier report in ``out`` (only infoprop's own output folder; never other files).
 
     Returns
     -------
@@ -107,7 +116,7 @@ def frontier_report(
         ``landscape``, ``parameters["landscape"]`` records its source (the store's path or ``"DataArray"``),
         the selection and the landscape's full provenance parameters.
     """
-    from .fractal import boundary, box_dimension, frontier_dimension, mean_field_disagreement
+    from .fractal import boundary, box_dimension, frontier_dimension, has_critical_line, mean_field_disagreement
     from .networks import RandomNetwork
 
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
@@ -124,29 +133,24 @@ def frontier_report(
             axis = default_axis if value is None else as_float_array(name, value, minimum=0.0)
             _check_axis(name, axis)
             axes[name] = axis
+        check_memory(len(axes["sigma_w"]) * len(axes["sigma_b"]) * REPORT_BYTES_PER_POINT, "the report's grid")
     else:
         for name, value in (("sigma_w", sigma_w), ("sigma_b", sigma_b)):
             if value is not None:
                 raise ValueError(f"{name} must not be given together with landscape: the grid is the landscape's")
-        given = {"architecture": architecture, "activation": activation, "width": width, "depth": depth, "seed": seed}
+        given = {"arch": arch, "activation": activation, "width": width, "depth": depth, "seed": seed}
         landscape, source = _given_landscape(landscape, selection)
         network_parameters = _network_parameters(landscape, given)
-        architecture, width, depth, seed = (network_parameters[k] for k in ("architecture", "width", "depth", "seed"))
+        arch, width, depth, seed = (network_parameters[k] for k in ("arch", "width", "depth", "seed"))
         activation = network_parameters["activation"]
         axes = {name: landscape[name].values for name in ("sigma_w", "sigma_b")}
         for name, axis in axes.items():
             _check_axis(name, axis)
-    out_dir = ensure_parent_writable(Path(out) / "summary.json", "out").parent
+    out_dir = OutputDir(out, overwrite=overwrite, name="out")  # arguments first, then the output, then compute
 
     if source is None:
-        network = RandomNetwork(architecture, width, depth, activation=activation, seed=seed)
-        total = len(axes["sigma_w"]) * len(axes["sigma_b"])
-        landscape = network.divergence(
-            axes["sigma_w"],
-            axes["sigma_b"],
-            inputs="independent",
-            progress=None if progress is None else lambda done: progress(done, total),
-        )
+        network = RandomNetwork(arch, width, depth, activation=activation, seed=seed)
+        landscape = network.forward(axes["sigma_w"], axes["sigma_b"], inputs="independent", progress=progress)
         landscape = landscape.transpose("sigma_w", "sigma_b")
 
     robust = frontier_dimension(landscape, "sweep", "robust")
@@ -159,27 +163,29 @@ def frontier_report(
             at_threshold[estimator] = {"dimension": result.dimension, "stderr": result.stderr}
         except ValueError as exc:  # no boundary at this threshold: say so in the summary
             at_threshold[estimator] = {"dimension": None, "stderr": None, "note": str(exc)}
-    disagreement = mean_field_disagreement(landscape, threshold, activation)
+    # residual networks (and conv/fdf with a non-odd activation) have no mean-field critical line to disagree with
+    has_line = has_critical_line(arch, activation)
+    disagreement = mean_field_disagreement(landscape, threshold, activation) if has_line else None
     activation_name = getattr(activation, "name", activation)  # an Activation when read from provenance
 
     files = {
-        "landscape": write_zarr(landscape, out_dir / "landscape.zarr").name,
-        "frontier": write_zarr(robust, out_dir / "frontier.zarr").name,
-        "frontier_dinverno": write_zarr(authors, out_dir / "frontier_dinverno.zarr").name,
+        "landscape": write_zarr(landscape, out_dir.file("landscape.zarr"), overwrite=True).name,
+        "frontier": write_zarr(robust, out_dir.file("frontier.zarr"), overwrite=True).name,
+        "frontier_dinverno": write_zarr(authors, out_dir.file("frontier_dinverno.zarr"), overwrite=True).name,
     }
     files["figure"] = save_figure(
-        _landscape_figure(landscape, cells, activation, threshold), out_dir / "report.png"
+        _landscape_figure(landscape, cells, activation, threshold, arch), out_dir.file("report.png"), overwrite=True
     ).name
     from .plots.fractal import plot_frontier_dimensions
 
     fig = plot_frontier_dimensions(
         {"robust": robust, "dinverno (authors)": authors},
-        title=f"{architecture.upper()}, {activation_name}, N = {width}, D = {depth}",
+        title=f"{arch.upper()}, {activation_name}, N = {width}, D = {depth}",
     )
-    files["dimension_figure"] = save_figure(fig, out_dir / "report-dimension.png").name
+    files["dimension_figure"] = save_figure(fig, out_dir.file("report-dimension.png"), overwrite=True).name
     summary = {
         "parameters": {
-            "architecture": architecture,
+            "arch": arch,
             "activation": activation_name,
             "width": width,
             "depth": depth,
@@ -204,7 +210,7 @@ def frontier_report(
         "mean_field_disagreement": disagreement,
         "files": files,
     }
-    write_text(json.dumps(summary, indent=2) + "\n", out_dir / "summary.json")
+    write_text(json.dumps(summary, indent=2) + "\n", out_dir.file("summary.json"), overwrite=True)
     summary["files"]["summary"] = "summary.json"
     return summary
 
@@ -260,7 +266,7 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
     from .fractal import landscape_parameter
 
     recorded = {key: landscape_parameter(landscape, key) for key in ("activation", "width", "depth", "seed")}
-    recorded["architecture"] = landscape_parameter(landscape, "arch")
+    recorded["arch"] = landscape_parameter(landscape, "arch")
     for key, value in given.items():
         label = recorded[key].name if key == "activation" else recorded[key]
         if value != DEFAULTS[key] and value != label:
@@ -268,13 +274,13 @@ def _network_parameters(landscape: Any, given: dict[str, Any]) -> dict[str, Any]
     return recorded
 
 
-def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: float) -> Any:
+def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: float, arch: str) -> Any:
     import matplotlib.pyplot as plt
 
     from .plots.fractal import draw_landscape, draw_mean_field_line
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
-    draw_landscape(left, landscape, activation=activation, threshold=threshold)
+    draw_landscape(left, landscape, activation=activation, arch=arch, threshold=threshold)
     left.set_title(f"log10 L; black: L = {threshold:g}; dashed: mean-field chi_1 = 1", fontsize=8)
     sw, sb = cells["sigma_w"].values, cells["sigma_b"].values
     right.imshow(
@@ -286,7 +292,7 @@ def _landscape_figure(landscape: Any, cells: Any, activation: Any, threshold: fl
         interpolation="nearest",
     )
     sigma_w, sigma_b = landscape["sigma_w"].values, landscape["sigma_b"].values
-    draw_mean_field_line(right, sigma_w, sigma_b, activation, colour="C3", linewidth=1.0)
+    draw_mean_field_line(right, sigma_w, sigma_b, activation, arch=arch, colour="C3", linewidth=1.0)
     right.set_xlabel("sigma_w (std)")
     right.set_ylabel("sigma_b (std)")
     right.set_title(f"boundary of {{L <= {threshold:g}}} (2x2 cells); red: mean field", fontsize=8)

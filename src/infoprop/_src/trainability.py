@@ -89,7 +89,7 @@ import torch
 
 from . import data as _data
 from .activations import Activation, get_activation
-from .common import as_float_array, check_choice, check_int, check_real, provenance_attrs, resolve_device
+from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
 
 WIDTH_PROFILES: tuple[str, ...] = ("wide", "shrinking")
 ENTROPIES: tuple[str, ...] = ("differential", "relative")
@@ -707,6 +707,23 @@ def _load_splits(
                  for a in (train_x, train_y, test_x, test_y))
 
 
+def memory_estimate(
+    depth: int, n_in: int, widths: Any, n_scan: int, models: int, batch_size: int, images: int, itemsize: int
+) -> int:
+    """Upper estimate (bytes) of :func:`predict` (``models=1``) or :func:`train` (``models`` = classifier depths).
+
+    Weights: the frozen stack plus the trained copies with gradients and Adam's two moments, and a stacked copy
+    (6 x); activations: a batch through every layer with autograd (5 x) and the evaluated images (2 x). With
+    ``"wide"``/``"shrinking"`` every layer counts as ``n_in`` wide (exact for "wide", at most 3 x for "shrinking").
+    """
+    if isinstance(widths, str):
+        weights, neurons = depth * n_in * (n_in + 1), depth * n_in
+    else:
+        weights = sum(int(w) * (int(v) + 1) for v, w in zip([n_in, *widths[:-1]], widths))
+        neurons = sum(int(w) for w in widths)
+    return models * n_scan * itemsize * (6 * weights + neurons * (5 * batch_size + 2 * images))
+
+
 def _check_progress(progress: Any) -> Callable[[int, int], None] | None:
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be a callable progress(done, total) or None, got {progress!r}")
@@ -888,6 +905,8 @@ def predict(
     if p["depth"] < 3:
         raise ValueError(f"depth must be >= 3 (two hidden layers), got {p['depth']}")
     shape = _data.image_shape(data, grayscale, pool)  # validates pool
+    check_memory(memory_estimate(p["depth"], int(np.prod(shape)), p["widths"], len(p["sigma_w"]), 1,
+                                 p["batch_size"], eval_images, p["dtype"].itemsize), "trainability.predict")
     train_x, _, test_x, _ = _load_splits(
         data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
     )
@@ -1313,6 +1332,9 @@ def train(
     if depths.ndim != 1 or np.any(depths != np.round(depths)) or depths.min() < 2 or depths.max() > p["depth"]:
         raise ValueError(f"depths must be integers in 2..depth={p['depth']}, got {depths.tolist()}")
     depths = np.unique(depths.astype(np.int64))
+    n_pixels = int(np.prod(_data.image_shape(data, grayscale, pool)))
+    check_memory(memory_estimate(p["depth"], n_pixels, p["widths"], len(p["sigma_w"]), len(depths) * len(lrs),
+                                 p["batch_size"], _EVAL_CHUNK, p["dtype"].itemsize), "trainability.train")
     train_x, train_y, test_x, test_y = _load_splits(
         data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
     )

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
-from . import explore, figure, landscape, meanfield, report, sweep, trainability
+from . import diagnose, explore, figure, landscape, meanfield, report, sweep, trainability
 from ._common import fail
 
 app = typer.Typer(
@@ -37,7 +37,7 @@ def _root(
     """infoprop command line."""
 
 
-for _module in (report, meanfield, landscape, figure, sweep, trainability, explore):
+for _module in (report, meanfield, landscape, figure, sweep, trainability, explore, diagnose):
     _module.register(app)
 
 
@@ -56,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         return fail(message)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, PermissionError) as exc:
+    except (ValueError, TypeError, OSError) as exc:  # bad input, refused outputs, unreadable stores, I/O
         return fail(str(exc))
+    except MemoryError:
+        return fail("out of memory: make the problem smaller (the size checks use --max-memory as the budget)")
     return result if isinstance(result, int) else 0
 
 

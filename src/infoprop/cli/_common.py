@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Annotated
 
 import numpy as np
+import typer
 from rich.console import Console
 
-from .._src.common import parse_range
+from .._src.common import MAX_MEMORY_ENV, check_memory, parse_range, parse_size, range_count
 
 console = Console(stderr=True)
+
+#: ``--overwrite``: every command that writes has it; it replaces infoprop's own outputs only.
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace an existing --out/--plot if it is infoprop's own output (never anything else).",
+    ),
+]
+#: ``--max-memory``: the memory budget of the up-front size checks (default: the memory available now).
+MaxMemory = Annotated[
+    str | None,
+    typer.Option(
+        "--max-memory",
+        help=f"Memory budget for the size checks, e.g. 8G [default: available memory; env {MAX_MEMORY_ENV}].",
+    ),
+]
+
+
+def apply_max_memory(value: str | None) -> None:
+    """Validate ``--max-memory`` and make it this process's budget (and that of the workers it starts)."""
+    if value is not None:
+        parse_size("--max-memory", value)
+        os.environ[MAX_MEMORY_ENV] = value
 
 
 def fail(message: str) -> int:
@@ -34,3 +61,28 @@ def grid_from_options(
     if values.min() < 0:
         raise ValueError(f"{std_flag} must be >= 0 (a standard deviation), got {std!r}")
     return values
+
+
+def sigma_grid(
+    sigma_w: str | None,
+    sigma_w2: str | None,
+    sigma_b: str | None,
+    sigma_b2: str | None,
+    default_w: str,
+    default_b: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both grid axes (std) from ``--sigma-w``/``--sigma-w2`` and ``--sigma-b``/``--sigma-b2``.
+
+    The (sigma_w, sigma_b) grid is refused before either axis is allocated if even one float64 per grid point
+    exceeds the memory budget; each command then checks its own, larger, estimate.
+    """
+    counts = []
+    options = ((sigma_w, sigma_w2, "--sigma-w", default_w), (sigma_b, sigma_b2, "--sigma-b", default_b))
+    for std, variance, flag, default in options:
+        text, name = (variance, f"{flag}2") if variance is not None else (std if std is not None else default, flag)
+        counts.append(range_count(name, text)[2])
+    check_memory(8 * counts[0] * counts[1], f"the grid of {counts[0]} x {counts[1]} (sigma_w, sigma_b) points")
+    return (
+        grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", default_w),
+        grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", default_b),
+    )

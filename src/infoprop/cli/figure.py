@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from ._common import MaxMemory, Overwrite, apply_max_memory
+
 
 def figure(
     name: Annotated[str | None, typer.Argument(help="Recipe name; 'list' (or --list) shows them all.")] = None,
@@ -19,6 +21,8 @@ def figure(
     seed: Annotated[int, typer.Option("--seed", help="Seed of every network draw.")] = 0,
     list_: Annotated[bool, typer.Option("--list", help="List the recipes and exit.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Make one of the seed paper's figures (data as zarr beside the PNGs)."""
     from .._src.figures import list_recipes, make_figure
@@ -29,7 +33,8 @@ def figure(
         return
     if name is None:
         raise ValueError("NAME is required: give a recipe name or 'list' (infoprop figure --list)")
-    for path in make_figure(name, scale, out, seed=seed, progress=progress):
+    apply_max_memory(max_memory)
+    for path in make_figure(name, scale, out, seed=seed, progress=progress, overwrite=overwrite):
         print(path)
 
 

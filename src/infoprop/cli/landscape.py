@@ -8,7 +8,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ._common import console, grid_from_options
+from .._src.arch import ARCHITECTURES
+from .._src.metrics import METRICS
+from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
 
 DEFAULT_RANGE = "0:4:256"
 
@@ -38,7 +40,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("landscape")
     def landscape(
-        arch: Annotated[str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal.")] = "mlp",
+        arch: Annotated[
+            str, typer.Option("--arch", help=f"{' | '.join(ARCHITECTURES)}, or NAME+residual (e.g. cnn+residual).")
+        ] = "mlp",
         width: Annotated[int, typer.Option("--width", help="Width N.")] = 100,
         depth: Annotated[int, typer.Option("--depth", help="Depth D (layers).")] = 1000,
         activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = "erf",
@@ -50,7 +54,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--sigma-b", help=f"Bias STD range start:stop:count [default {DEFAULT_RANGE}].")
         ] = None,
         sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="Bias VARIANCE range.")] = None,
-        metric: Annotated[str, typer.Option("--metric", help="forward | backward | lyapunov.")] = "forward",
+        metric: Annotated[str, typer.Option("--metric", help=" | ".join(METRICS) + ".")] = "forward",
         inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward only).")] = (
             "independent"
         ),
@@ -60,29 +64,32 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")] = "cpu",
         kernel_size: Annotated[int | None, typer.Option("--kernel-size", help="cnn kernel size [width].")] = None,
         out: Annotated[Path, typer.Option("--out", help="Zarr store to write.")] = Path("out/landscape.zarr"),
-        plot: Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")] = None,
+        plot: Annotated[Path | None, typer.Option("--plot", help="Figure to write (.png, .pdf or .svg).")] = None,
+        overwrite: Overwrite = False,
+        max_memory: MaxMemory = None,
     ) -> None:
         """Forward/backward divergence or Lyapunov exponent of ONE random network over a sigma grid."""
         import time
 
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from .._src.common import check_choice, ensure_parent_writable
-        from .._src.landscape import compute_landscape, landscape_metrics, make_network, write_landscape
+        from .._src.arch import get_arch
+        from .._src.common import check_choice, check_output
+        from .._src.landscape import compute_landscape, make_network, write_landscape
 
-        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_RANGE)
-        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_RANGE)
-        check_choice("--metric", metric, landscape_metrics())
+        apply_max_memory(max_memory)
+        check_output(out, "store", overwrite=overwrite, name="--out")
+        if plot is not None:
+            check_output(plot, "figure", overwrite=overwrite, name="--plot")
+        sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, DEFAULT_RANGE, DEFAULT_RANGE)
+        check_choice("--metric", metric, METRICS)
         if metric != "forward" and inputs != "independent":
             raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
-        if kernel_size is not None and arch != "cnn":
+        if kernel_size is not None and get_arch(arch).operator != "conv":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
         net = make_network(
             arch, width, depth, activation, seed=seed, dtype=dtype, device=device, kernel_size=kernel_size
         )
-        ensure_parent_writable(out, "--out")
-        if plot is not None:
-            ensure_parent_writable(plot, "--plot")
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -97,6 +104,6 @@ def register(app: typer.Typer) -> None:
             progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
             da = compute_landscape(net, metric, sw, sb, inputs=inputs, eps=eps, progress=progress)
         seconds = time.perf_counter() - start
-        write_landscape(da, out, plot)
+        write_landscape(da, out, plot, overwrite=overwrite)
         print(_summary(da, seconds, sw.size * sb.size, depth))
         print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))

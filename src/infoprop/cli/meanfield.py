@@ -12,7 +12,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ._common import console, grid_from_options
+from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
 
 DEFAULT_SIGMA_W = "0.5:4:256"
 DEFAULT_SIGMA_B = "0:2:256"
@@ -133,13 +133,15 @@ def register(app: typer.Typer) -> None:
             typer.Option("--depth", help="resnet only: also write the moments at this depth (independent inputs)."),
         ] = None,
         out: Annotated[Path, typer.Option("--out", help="Zarr store to write.")] = Path("out/meanfield.zarr"),
-        plot: Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")] = None,
+        plot: Annotated[Path | None, typer.Option("--plot", help="Figure to write (.png, .pdf or .svg).")] = None,
         variable: Annotated[
             str | None,
             typer.Option(
                 "--variable", help="Variable shown in the figure: chi1 | xi_c | ... (resnet: c_limit | c | ...)."
             ),
         ] = None,
+        overwrite: Overwrite = False,
+        max_memory: MaxMemory = None,
     ) -> None:
         """Mean-field phase diagram (q*, chi_1, chi_q, c*, chi_c, depth scales, phase) over a sigma grid.
 
@@ -150,11 +152,14 @@ def register(app: typer.Typer) -> None:
 
         from rich.progress import Progress
 
-        from .._src.common import check_choice, check_int, ensure_parent_writable, save_figure, write_zarr
+        from .._src.common import check_choice, check_int, check_output, save_figure, write_zarr
         from .._src.meanfield import MeanField
 
-        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", DEFAULT_SIGMA_W)
-        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", DEFAULT_SIGMA_B)
+        apply_max_memory(max_memory)
+        check_output(out, "store", overwrite=overwrite, name="--out")
+        if plot is not None:
+            check_output(plot, "figure", overwrite=overwrite, name="--plot")
+        sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, DEFAULT_SIGMA_W, DEFAULT_SIGMA_B)
         mf = MeanField(activation, arch=arch, method=method, **_activation_params(activation_param))
         if mf.residual:
             if depth is not None:
@@ -173,9 +178,6 @@ def register(app: typer.Typer) -> None:
                     "(for depth-D moments use MeanField(...).trajectory in Python)"
                 )
             variable = check_choice("--variable", variable or "chi1", PLOT_VARIABLES)
-        ensure_parent_writable(out, "--out")
-        if plot is not None:
-            ensure_parent_writable(plot, "--plot")
         start = time.perf_counter()
         with Progress(console=console, transient=True) as progress:
             if mf.residual:
@@ -185,10 +187,10 @@ def register(app: typer.Typer) -> None:
                 task = progress.add_task("mean field", total=sw.size)
                 ds = mf.phase_diagram(sw, sb, progress=lambda done, total: progress.update(task, completed=done))
         seconds = time.perf_counter() - start
-        write_zarr(ds, out, "--out")
+        write_zarr(ds, out, "--out", overwrite=overwrite)
         if plot is not None:
             from .._src.plots.meanfield import plot_phase_diagram
 
-            save_figure(plot_phase_diagram(ds, variable), plot, "--plot")
+            save_figure(plot_phase_diagram(ds, variable), plot, "--plot", overwrite=overwrite)
         print(_residual_summary(ds, seconds) if mf.residual else _summary(ds, mf, seconds))
         print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))

@@ -9,15 +9,18 @@ from typing import Annotated
 import typer
 
 from .._src.report import DEFAULTS
+from ._common import MaxMemory, Overwrite, apply_max_memory
 
 _GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out"),
-    architecture: Annotated[str, typer.Option("--architecture", help="mlp | cnn | fdf | fdfd | ...")] = DEFAULTS[
-        "architecture"
-    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder: new, empty, or infoprop's own (with --overwrite).")
+    ] = Path("out"),
+    arch: Annotated[
+        str, typer.Option("--arch", help="mlp | cnn | fdf | fdfd | orthogonal | resnet | NAME+residual.")
+    ] = DEFAULTS["arch"],
     activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = DEFAULTS["activation"],
     width: Annotated[int, typer.Option("--width", help="Network width N.")] = DEFAULTS["width"],
     depth: Annotated[int, typer.Option("--depth", help="Network depth D.")] = DEFAULTS["depth"],
@@ -49,17 +52,19 @@ def report(
     metric: Annotated[
         str | None, typer.Option("--metric", help="With --from: the store's variable, if it has several.")
     ] = None,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Frontier report: landscape, mean-field line, boundary, dimension, disagreement -> OUT (about a minute)."""
     from .._src.report import frontier_report
-    from ._common import grid_from_options
+    from ._common import sigma_grid
 
+    apply_max_memory(max_memory)
     if source is None:
         for flag, value in (("--select", select), ("--metric", metric)):
             if value:
                 raise ValueError(f"{flag} applies only together with --from STORE, got {flag} {value!r}")
-        sw = grid_from_options(sigma_w, sigma_w2, "--sigma-w", "--sigma-w2", _GRID)
-        sb = grid_from_options(sigma_b, sigma_b2, "--sigma-b", "--sigma-b2", _GRID)
+        sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, _GRID, _GRID)
         where = {"sigma_w": sw, "sigma_b": sb}
     else:
         grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
@@ -71,15 +76,16 @@ def report(
             selection["metric"] = metric
         where = {"landscape": source, "selection": selection}
     kwargs = dict(
-        architecture=architecture,
+        arch=arch,
         activation=activation,
         width=width,
         depth=depth,
         seed=seed,
         threshold=threshold,
+        overwrite=overwrite,
         **where,
     )
-    if progress:
+    if progress and source is None:  # a stored landscape is not computed: no progress to show
         summary = _with_progress(out, kwargs)
     else:
         summary = frontier_report(out, **kwargs)
@@ -93,7 +99,7 @@ def _with_progress(out: Path, kwargs: dict) -> dict:
     from ._common import console
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:  # an error stays the only line on stderr
         task = bar.add_task("landscape", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -110,7 +116,7 @@ def _print_summary(out: Path, summary: dict) -> None:
 
     p, d = summary["parameters"], summary["dimension"]
     table = Table(
-        title=f"Fractal frontier: {p['architecture'].upper()}, {p['activation']}, N = {p['width']}, "
+        title=f"Fractal frontier: {p['arch'].upper()}, {p['activation']}, N = {p['width']}, "
         f"D = {p['depth']}, seed {p['seed']}"
     )
     table.add_column("quantity")
@@ -132,7 +138,11 @@ def _print_summary(out: Path, summary: dict) -> None:
         value = "no boundary" if result["dimension"] is None else f"{result['dimension']:.3f} ± {result['stderr']:.3f}"
         table.add_row(f"dimension at tau = {p['threshold']:g} ({estimator})", value)
     table.add_row(f"boundary cells at tau = {p['threshold']:g}", str(summary["boundary_cells"]))
-    table.add_row("disagreement with mean field (chi_1 < 1)", f"{100 * summary['mean_field_disagreement']:.1f} %")
+    disagreement = summary["mean_field_disagreement"]
+    table.add_row(
+        "disagreement with mean field (chi_1 < 1)",
+        "none: this arch has no mean-field critical line" if disagreement is None else f"{100 * disagreement:.1f} %",
+    )
     table.add_row("written to", f"{out}/ ({', '.join(summary['files'].values())})")
     Console(width=120).print(table)
 

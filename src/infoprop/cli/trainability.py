@@ -11,7 +11,7 @@ import numpy as np
 import typer
 
 from .._src.common import parse_range
-from ._common import console, grid_from_options
+from ._common import MaxMemory, Overwrite, apply_max_memory, console, grid_from_options
 
 trainability_app = typer.Typer(
     name="trainability",
@@ -35,7 +35,7 @@ SigmaB2 = Annotated[str | None, typer.Option("--sigma-b2", help=f"Bias VARIANCE 
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the network draw, initialisations and batch order.")]
 Dtype = Annotated[str, typer.Option("--dtype", help="float32 | float64.")]
 Out = Annotated[Path, typer.Option("--out", help="Zarr store to write.")]
-Plot = Annotated[Path | None, typer.Option("--plot", help="PNG figure to write.")]
+Plot = Annotated[Path | None, typer.Option("--plot", help="Figure to write (.png, .pdf or .svg).")]
 Pool = Annotated[int, typer.Option("--pool", help="Mean-pool KxK pixel blocks (2: 28x28 -> 14x14).")]
 Device = Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")]
 ShowProgress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")]
@@ -96,11 +96,9 @@ def _progress_bar(enabled: bool, label: str, unit: str) -> Iterator[Callable[[in
 
 
 def _open(path: Path, name: str):
-    import xarray as xr
+    from .._src.common import read_zarr
 
-    if not path.is_dir():
-        raise ValueError(f"{name} must be an existing zarr store, got {str(path)!r}")
-    return xr.open_zarr(path).load()
+    return read_zarr(path, name)
 
 
 @trainability_app.command("predict")
@@ -145,15 +143,18 @@ def predict(
     device: Device = "cpu",
     plot: Plot = None,
     progress: ShowProgress = True,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Fit the cascade decoders on the untrained network; write entropies, both rules' cutoffs and strips."""
-    from .._src.common import ensure_parent_writable, save_figure, write_zarr
+    from .._src.common import check_output, save_figure, write_zarr
     from .._src.trainability import predict as run
 
-    sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
-    ensure_parent_writable(out, "--out")
+    apply_max_memory(max_memory)
+    check_output(out, "store", overwrite=overwrite, name="--out")
     if plot is not None:
-        ensure_parent_writable(plot, "--plot")
+        check_output(plot, "figure", overwrite=overwrite, name="--plot")
+    sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     with _progress_bar(progress, "decoders", "steps" if decoder == "adam" else "layers") as advance:
         ds = run(data, depth, sw, sb, widths=_widths(widths), activation=activation, decoder=decoder, rule=rule,
                  ridge=ridge, clip=clip, refine_steps=refine_steps, fit_images=fit_images, steps=steps, lr=lr,
@@ -161,11 +162,11 @@ def predict(
                  bootstrap=bootstrap, tolerance=tolerance, entropy=entropy, reference=reference, seed=seed,
                  data_path=data_path, grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool,
                  device=device, progress=advance)
-    print(write_zarr(ds, out))
+    print(write_zarr(ds, out, "--out", overwrite=overwrite))
     if plot is not None:
         from .._src.plots.trainability import plot_prediction
 
-        print(save_figure(plot_prediction(ds), plot, "--plot"))
+        print(save_figure(plot_prediction(ds), plot, "--plot", overwrite=overwrite))
     print(f"predicted critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f} ({rule} rule; null rule "
           f"{float(ds.critical_sigma_w2_null):.3f}, seed rule {float(ds.critical_sigma_w2_seed):.3f}; mean field "
           f"{float(ds.meanfield_critical_sigma_w2):.3f}); {ds.attrs['wall_seconds']:.1f} s")
@@ -206,20 +207,23 @@ def train(
     pool: Pool = 1,
     device: Device = "cpu",
     progress: ShowProgress = True,
+    overwrite: Overwrite = False,
+    max_memory: MaxMemory = None,
 ) -> None:
     """Ground truth: train the classifiers over the same grid; write accuracy per (sigma_w, depth, lr, budget)."""
-    from .._src.common import ensure_parent_writable, write_zarr
+    from .._src.common import check_output, write_zarr
     from .._src.trainability import train as run
 
+    apply_max_memory(max_memory)
+    check_output(out, "store", overwrite=overwrite, name="--out")
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     depth_values = None if depths is None else parse_range("--depths", depths)
-    ensure_parent_writable(out, "--out")
     with _progress_bar(progress, "classifiers", "steps") as advance:
         ds = run(data, depth, sw, sb, depths=depth_values, widths=_widths(widths), activation=activation,
                  optimizer=optimizer, lr=_floats("--lr", lr), steps=steps, doubling=doubling, search=search,
                  eval_every=eval_every, batch_size=batch_size, threshold=threshold, seed=seed, data_path=data_path,
                  grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
-    print(write_zarr(ds, out))
+    print(write_zarr(ds, out, "--out", overwrite=overwrite))
     unstable = ds.sigma_w2.values[~ds.budget_stable.values]
     print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; deepest trainable depth changed with the "
           f"budget at {len(unstable)} of {ds.sizes['sigma_w']} sigma_w^2"
@@ -235,15 +239,16 @@ def compare(
         "--band", help="sigma_w^2 within this of the mean-field critical value count as 'critical'.")] = 0.4,
     plot: Plot = None,
     out: Annotated[Path | None, typer.Option("--out", help="Zarr store for the comparison.")] = None,
+    overwrite: Overwrite = False,
 ) -> None:
     """Agreement of prediction and training (both rules, per side), the critical sigma_w^2 and the compute times."""
-    from .._src.common import ensure_parent_writable, save_figure, write_zarr
+    from .._src.common import check_output, save_figure, write_zarr
     from .._src.trainability import compare as run
 
     if out is not None:
-        ensure_parent_writable(out, "--out")
+        check_output(out, "store", overwrite=overwrite, name="--out")
     if plot is not None:
-        ensure_parent_writable(plot, "--plot")
+        check_output(plot, "figure", overwrite=overwrite, name="--plot")
     pred, true = _open(prediction, "PREDICTION"), _open(truth, "TRUTH")
     cmp = run(pred, true, band=band)
     cells = int(np.prod(cmp.trainable.shape))
@@ -261,11 +266,11 @@ def compare(
     print(f"compute: prediction {cmp.attrs['prediction_seconds']:.1f} s, training {cmp.attrs['training_seconds']:.1f} s"
           f" ({cmp.attrs['speedup']:.1f}x)")
     if out is not None:
-        print(write_zarr(cmp, out))
+        print(write_zarr(cmp, out, "--out", overwrite=overwrite))
     if plot is not None:
         from .._src.plots.trainability import plot_comparison
 
-        print(save_figure(plot_comparison(pred, true, cmp), plot, "--plot"))
+        print(save_figure(plot_comparison(pred, true, cmp), plot, "--plot", overwrite=overwrite))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,8 @@
 """Figures of fractal frontiers: landscapes with their mean-field line, box counts, dimension vs threshold.
 
-Landscapes are drawn as ``log10 L`` with ``sigma_w`` on the horizontal axis and ``sigma_b`` on the vertical
-axis (standard deviations). Exact zeros of ``L`` (ordered points where the divergence underflowed) are shown at
-the colour scale's floor. Each function returns a matplotlib Figure; save it with
+Landscapes are drawn by :func:`infoprop._src.plots.landscape.draw_landscape` (the one landscape drawing
+function: ``log10 L`` with ``sigma_w`` on the horizontal axis and ``sigma_b`` on the vertical axis, exact zeros at
+the colour scale's floor). Each function returns a matplotlib Figure; save it with
 :func:`infoprop._src.common.save_figure`.
 """
 
@@ -15,92 +15,16 @@ import numpy as np
 import xarray as xr
 
 from ..fractal import BoxDimension, landscape_values
+from .landscape import draw_landscape, draw_mean_field_line, log10_floor
 
 __all__ = [
     "draw_landscape",
+    "draw_mean_field_line",
     "plot_box_counts",
     "plot_estimator_comparison",
     "plot_frontier_dimensions",
     "plot_landscape_grid",
 ]
-
-# Colour scale floor for log10 L: far below any threshold of interest (1e-5).
-_LOG_FLOOR = -12.0
-
-
-def _log10(values: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        logs = np.log10(values)
-    return np.clip(logs, _LOG_FLOOR, None)
-
-
-def _axis_coords(landscape: Any, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(landscape, xr.DataArray) and "sigma_w" in landscape.coords and "sigma_b" in landscape.coords:
-        return np.asarray(landscape["sigma_w"].values), np.asarray(landscape["sigma_b"].values)
-    return np.arange(shape[0], dtype=float), np.arange(shape[1], dtype=float)
-
-
-def draw_landscape(
-    ax: Any,
-    landscape: Any,
-    *,
-    activation: Any = None,
-    threshold: float | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    colorbar: bool = True,
-) -> Any:
-    """Draw ``log10 L`` of one landscape on ``ax``; optionally the mean-field line and a threshold contour.
-
-    Parameters
-    ----------
-    ax : matplotlib Axes
-    landscape : xarray.DataArray or array_like
-        ``L(sigma_w, sigma_b)`` (see :func:`infoprop.fractal.landscape_values`).
-    activation : str or Activation, optional
-        Draw the mean-field critical line ``chi_1 = 1`` of this activation (white dashed).
-    threshold : float, optional
-        Draw the contour ``L = threshold`` (black), i.e. the frontier whose dimension is measured.
-    vmin, vmax : float, optional
-        Colour limits of ``log10 L``.
-    colorbar : bool
-        Add a colour bar.
-    """
-    values = landscape_values(landscape)
-    sigma_w, sigma_b = _axis_coords(landscape, values.shape)
-    logs = _log10(values)
-    extent = (sigma_w[0], sigma_w[-1], sigma_b[0], sigma_b[-1])
-    image = ax.imshow(
-        logs.T,
-        origin="lower",
-        extent=extent,
-        aspect="auto",
-        cmap="magma",
-        vmin=vmin,
-        vmax=vmax,
-        interpolation="nearest",
-    )
-    if colorbar:
-        ax.figure.colorbar(image, ax=ax, label="log10 L")
-    if threshold is not None and values.min() <= threshold < values.max():
-        ax.contour(sigma_w, sigma_b, logs.T, levels=[np.log10(threshold)], colors="k", linewidths=0.6)
-    if activation is not None:
-        draw_mean_field_line(ax, sigma_w, sigma_b, activation, colour="w", linewidth=1.2)
-    ax.set_xlabel("sigma_w (std)")
-    ax.set_ylabel("sigma_b (std)")
-    return image
-
-
-def draw_mean_field_line(
-    ax: Any, sigma_w: np.ndarray, sigma_b: np.ndarray, activation: Any, *, colour: str, linewidth: float
-) -> None:
-    """Dashed mean-field critical line ``chi_1 = 1`` on the grid ``sigma_w x sigma_b``, if it crosses it."""
-    from ..fractal import mean_field_chi1
-
-    chi1 = mean_field_chi1(sigma_w, sigma_b, activation)
-    if np.nanmin(chi1) < 1.0 < np.nanmax(chi1):
-        ax.contour(sigma_w, sigma_b, chi1.T, levels=[1.0], colors=colour, linestyles="--", linewidths=linewidth)
-
 
 def plot_landscape_grid(
     landscapes: Mapping[tuple[str, str], Any],
@@ -114,7 +38,7 @@ def plot_landscape_grid(
     """A grid of landscapes ``landscapes[(row, col)]`` on a shared colour scale (missing keys stay blank)."""
     import matplotlib.pyplot as plt
 
-    finite = [_log10(landscape_values(v)) for v in landscapes.values()]
+    finite = [log10_floor(landscape_values(v)) for v in landscapes.values()]
     vmin = min(float(f.min()) for f in finite)
     vmax = max(float(f.max()) for f in finite)
     fig, axes = plt.subplots(

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import itertools
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -27,12 +28,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..activations import ACTIVATIONS
-from ..common import check_choice, check_int, check_real
-from ..networks import ARCHITECTURES, DTYPES, INPUTS, METRICS
+from ..arch import get_arch
+from ..common import check_choice, check_int, check_memory, check_real
+from ..metrics import METRICS
+from ..networks import DTYPES, INPUTS
 
 #: Experiment axes in the order of the store's dimensions (before ``sigma_w``, ``sigma_b``).
 AXES: tuple[str, ...] = ("arch", "activation", "width", "depth", "seed")
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+_BYTES_PER_TILE = 160
 
 _RANGE_KEYS = ("start", "stop", "count")
 _KEYS = (
@@ -53,7 +57,7 @@ _KEYS = (
 DEFAULTS: dict[str, Any] = {
     "activation": "erf",
     "seed": 0,
-    "metric": "divergence",
+    "metric": "forward",
     "tile": 100,
     "dtype": "float32",
     "device": "cpu",
@@ -199,7 +203,7 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         return checked_items, is_dim
 
     checks: dict[str, Callable[[str, Any], Any]] = {
-        "arch": lambda k, v: check_choice(k, v, ARCHITECTURES),
+        "arch": lambda k, v: get_arch(v).name,
         "activation": lambda k, v: check_choice(k, v, ACTIVATIONS),
         "width": lambda k, v: check_int(k, v, minimum=1),
         "depth": lambda k, v: check_int(k, v, minimum=1),
@@ -216,10 +220,18 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
     resolution = None
     if "resolution" in values:
         resolution = checked("resolution", lambda: check_int("resolution", values["resolution"], minimum=1))
-    grids, grid_canon = {}, {}
-    for name in ("sigma_w", "sigma_b"):
-        grids[name], grid_canon[name] = _grid(name, values, resolution, fail, checked)
+    grid_canon = {name: _grid(name, values, resolution, fail) for name in ("sigma_w", "sigma_b")}
+    counts = {name: next(iter(canon.values()))["count"] for name, canon in grid_canon.items()}
     tile = checked("tile", lambda: check_int("tile", values["tile"], minimum=1))
+    # Sizes before anything is allocated: the grid axes, the tile list (one small Python object per tile) and
+    # the status array held while running.
+    for name, canon in grid_canon.items():
+        key = next(iter(canon))
+        where = f"{key}.count" if "count" in values[key] else "resolution"
+        checked(where, lambda key=key, n=counts[name]: check_memory(8 * n, f"{key} grid ({n} values)"))
+    n_tiles = math.prod(len(a) for a in axes.values()) * math.prod(-(-n // tile) for n in counts.values())
+    checked("tile", lambda: check_memory(n_tiles * _BYTES_PER_TILE, f"the list of the sweep's {n_tiles} tiles"))
+    grids = {name: _axis(canon) for name, canon in grid_canon.items()}
 
     options: dict[str, Any] = {
         "dtype": checked("dtype", lambda: check_choice("dtype", values["dtype"], DTYPES)),
@@ -228,7 +240,7 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
         "eps": checked("eps", lambda: check_real("eps", values["eps"], minimum=0.0, strict_minimum=True)),
     }
     if "kernel_size" in values:
-        if "cnn" not in axes["arch"]:
+        if not any(get_arch(a).operator == "conv" for a in axes["arch"]):
             raise fail("kernel_size", "kernel_size applies to arch 'cnn' only, and arch does not include it")
         kernel = checked("kernel_size", lambda: check_int("kernel_size", values["kernel_size"], minimum=1))
         if kernel > min(axes["width"]):
@@ -268,9 +280,8 @@ def _grid(
     values: Mapping[str, Any],
     resolution: int | None,
     fail: Callable[[str, str], ValueError],
-    checked: Callable[[str, Callable[[], Any]], Any],
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Grid of standard deviations from ``name = {start, stop[, count]}`` or its variance form ``name2``."""
+) -> dict[str, Any]:
+    """``{key: {start, stop, count}}`` from ``name = {start, stop[, count]}`` or its variance form ``name2``."""
     variance_key = f"{name}2"
     if name in values and variance_key in values:
         raise fail(variance_key, f"give either {name} (std) or {variance_key} (variance), not both")
@@ -286,6 +297,13 @@ def _grid(
     for sub in ("start", "stop"):
         if sub not in table:
             raise fail(key, f"missing required key {key}.{sub}")
+
+    def checked(where: str, check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except (TypeError, ValueError) as exc:
+            raise fail(where, str(exc)) from None
+
     start = checked(f"{key}.start", lambda: check_real(f"{key}.start", table["start"], minimum=0.0))
     stop = checked(f"{key}.stop", lambda: check_real(f"{key}.stop", table["stop"], minimum=0.0))
     if stop < start:
@@ -296,10 +314,14 @@ def _grid(
         count = resolution
     else:
         raise fail(key, f"give {key}.count or a top-level resolution (grid points per axis)")
-    grid = np.linspace(start, stop, count)
-    if key == variance_key:
-        grid = np.sqrt(grid)
-    return grid, {key: {"start": start, "stop": stop, "count": count}}
+    return {key: {"start": start, "stop": stop, "count": count}}
+
+
+def _axis(canon: dict[str, Any]) -> np.ndarray:
+    """Grid of standard deviations (a variance range ``sigma_w2``/``sigma_b2`` is converted with ``sqrt``)."""
+    ((key, grid),) = canon.items()
+    values = np.linspace(grid["start"], grid["stop"], grid["count"])
+    return np.sqrt(values) if key.endswith("2") else values
 
 
 _HEADER = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")

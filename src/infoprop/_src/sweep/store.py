@@ -7,6 +7,12 @@ tile) counts how many times each tile has been written: 0 means missing. It is w
 tile's data, and zarr (>= 3.1.3) writes every chunk atomically (a ``*.partial`` temporary, then a rename), so a
 tile marked done is complete whatever process is killed when. The root attributes record the spec (its text,
 its canonical form in ``parameters`` and its hash), the infoprop version and the sigma convention.
+
+Verification. A mark is not trusted on its own: a chunk can be deleted or damaged after it was written.
+:func:`damaged_tiles` lists the tiles marked done whose chunks are missing or unreadable. Its cheap check looks
+at each chunk file (present, non-empty, starting with the zstd frame magic); ``decode=True`` also decompresses
+every chunk (zstd frames carry a content checksum, so corruption inside a frame is caught too). Every chunk of
+a tile is written even when it equals the fill value, so that a missing chunk always means damage.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,47 +27,56 @@ from typing import Any
 import numpy as np
 
 from ..._version import __version__
-from ..common import ensure_parent_writable, provenance_attrs
+from ..common import (
+    StoreError,
+    discard_temporary,
+    is_temporary_of,
+    move_into_place,
+    provenance_attrs,
+    remove_output,
+    temporary_sibling,
+)
+from ..metrics import METRIC_INFO
 from .spec import AXES, SweepSpec, Tile, parse_spec
 
 STATUS = "tile_count"
 PROVENANCE = "provenance"
 KIND = "sweep"
-#: long_name and units of each metric's data variable (those of the engine's results, at d = D).
+#: long_name and units of each metric's data variable (those of the engine's results).
 METRIC_ATTRS: dict[str, dict[str, str]] = {
-    "divergence": {"long_name": "forward divergence L^(D) = ||h^D(x1) - h^D(x2)||^2 / N", "units": "1"},
-    "backward_divergence": {"long_name": "backward divergence L' = ||J^T g1 - J^T g2||", "units": "1"},
-    "lyapunov": {"long_name": "finite-size Lyapunov exponent (1/D) ln(||J v|| / ||v||)", "units": "1/layer"},
+    name: {"long_name": info.long_name, "units": info.units} for name, info in METRIC_INFO.items()
 }
 _PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-def prepare_store(spec: SweepSpec, path: str | os.PathLike[str]) -> Path:
+def prepare_store(spec: SweepSpec, path: str | os.PathLike[str], *, replace: bool = False) -> Path:
     """Create the store for ``spec`` (all metadata, no data) or check that an existing one matches it.
 
     The store is built under a temporary name and renamed into place, so a killed run never leaves a
     half-prepared store. An existing store written for another spec or another infoprop version is refused
-    with ``ValueError`` before anything is written.
+    with ``ValueError`` before anything is written -- unless ``replace=True``, which replaces it if it is an
+    infoprop store (the caller has checked that with :func:`infoprop._src.output.check_output`).
     """
     path = Path(path)
-    if path.exists():
+    if path.exists() and not replace:
         check_store(spec, path)
         return path
-    ensure_parent_writable(path, "out")
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        if is_temporary_of(stale, path):  # a store a killed run was preparing: infoprop's own
+            remove_output(stale, "store")
+    tmp = temporary_sibling(path)
     try:
         with warnings.catch_warnings():
             # zarr warns that consolidated metadata is not part of the v3 spec; xarray reads it fine.
             warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
-            _template(spec).to_zarr(tmp, mode="w", compute=False, consolidated=False, encoding=_encoding(spec))
+            _template(spec).to_zarr(tmp, mode="w-", compute=False, consolidated=False, encoding=_encoding(spec))
             _add_provenance_group(spec, tmp)
-        os.replace(tmp, path)
+        move_into_place(tmp, path, "store")
     except OSError as exc:
         raise ValueError(f"out must be a writable path, got {str(path)!r} ({exc.strerror or exc})") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        discard_temporary(tmp)
     return path
 
 
@@ -89,8 +103,21 @@ def read_spec(path: str | os.PathLike[str]) -> SweepSpec:
 
 
 def tile_counts(spec: SweepSpec, path: str | os.PathLike[str]) -> np.ndarray:
-    """How many times each tile was written, on dims ``(*spec.dims, tile_sigma_w, tile_sigma_b)``; 0 = missing."""
-    return _group(path, "r")[STATUS][...]
+    """How many times each tile was written, on dims ``(*spec.dims, tile_sigma_w, tile_sigma_b)``; 0 = missing.
+
+    A status chunk that is missing or cannot be decoded counts as 0 (missing): the tile is computed again.
+    """
+    status = _group(path, "r")[STATUS]
+    try:
+        return status[...]
+    except Exception:  # one damaged status chunk: read them one by one
+        counts = np.zeros(status.shape, dtype=status.dtype)
+        for index in np.ndindex(status.shape):
+            try:
+                counts[index] = status[index]
+            except Exception:
+                counts[index] = 0
+        return counts
 
 
 def tile_index(spec: SweepSpec, tile: Tile) -> tuple[int, ...]:
@@ -99,8 +126,11 @@ def tile_index(spec: SweepSpec, tile: Tile) -> tuple[int, ...]:
 
 
 def is_done(spec: SweepSpec, path: str | os.PathLike[str], tile: Tile) -> bool:
-    """Whether ``tile`` is marked done (reads one status chunk)."""
-    return bool(_group(path, "r")[STATUS][tile_index(spec, tile)] > 0)
+    """Whether ``tile`` is marked done (reads one status chunk; an unreadable one means not done)."""
+    try:
+        return bool(_group(path, "r")[STATUS][tile_index(spec, tile)] > 0)
+    except (ValueError, KeyError, OSError, RuntimeError):
+        return False
 
 
 def write_tile(spec: SweepSpec, path: str | os.PathLike[str], tile: Tile, values: dict[str, Any]) -> None:
@@ -108,7 +138,8 @@ def write_tile(spec: SweepSpec, path: str | os.PathLike[str], tile: Tile, values
 
     ``values`` maps each metric to the engine's ``xarray.DataArray`` on the tile's sub-grid. The first tile of
     an experiment also records the DataArray's name, attributes and scalar coordinates (the engine's
-    provenance, the same for every sub-grid) for :func:`open_landscape`.
+    provenance, the same for every sub-grid) for :func:`open_landscape`. Every chunk is written, even one that
+    equals the fill value, so that a missing chunk always means damage (:func:`damaged_tiles`).
     """
     group = _group(path, "r+")
     index = spec.experiment_index(tile.experiment)
@@ -117,10 +148,88 @@ def write_tile(spec: SweepSpec, path: str | os.PathLike[str], tile: Tile, values
         result = values[metric].transpose("sigma_w", "sigma_b")
         if tile.i == tile.j == 0:
             group[PROVENANCE][metric][tile.experiment] = json.dumps(_header(result))
-        group[metric][region] = result.values
-    status = group[STATUS]
+        group[metric].with_config({"write_empty_chunks": True})[region] = result.values
+    status = group[STATUS].with_config({"write_empty_chunks": True})
     at = tile_index(spec, tile)
-    status[at] = status[at] + 1
+    try:
+        count = int(status[at])
+    except Exception:  # a damaged status chunk: this write replaces it
+        count = 0
+    status[at] = count + 1
+
+
+def reset_tiles(spec: SweepSpec, path: str | os.PathLike[str], tiles: list[Tile]) -> None:
+    """Mark ``tiles`` missing (count 0), e.g. those :func:`damaged_tiles` found, so that a run computes them again."""
+    if not tiles:
+        return
+    status = _group(path, "r+")[STATUS].with_config({"write_empty_chunks": True})
+    for tile in tiles:
+        status[tile_index(spec, tile)] = 0
+
+
+def damaged_tiles(
+    spec: SweepSpec,
+    path: str | os.PathLike[str],
+    tiles: list[Tile] | None = None,
+    *,
+    decode: bool = False,
+    counts: np.ndarray | None = None,
+) -> list[Tile]:
+    """Tiles marked done (among ``tiles``; default all) whose data is missing or unreadable.
+
+    The cheap check (default) looks at every chunk file of those tiles -- each metric's chunk and, for the first
+    tile of an experiment, its provenance entry -- without reading the data: it must exist, be non-empty and
+    start with the zstd frame magic. ``decode=True`` also decodes every one of them (zstd checks its content
+    checksum), which reads the whole store. ``counts``: :func:`tile_counts` if already read.
+    """
+    group = _group(path, "r")
+    counts = tile_counts(spec, path) if counts is None else counts
+    candidates = spec.tiles() if tiles is None else tiles
+    done = [tile for tile in candidates if counts[tile_index(spec, tile)] > 0]
+    root = Path(path)
+    arrays = [(root / metric, group[metric]) for metric in spec.metrics]
+    headers = [(root / PROVENANCE / metric, group[PROVENANCE][metric]) for metric in spec.metrics]
+    zstd = {id(a): any(type(c).__name__ == "ZstdCodec" for c in a.metadata.codecs) for _, a in arrays + headers}
+
+    def chunks_ok(tile: Tile) -> bool:
+        index = (*spec.experiment_index(tile.experiment), tile.i, tile.j)
+        files = [(folder / a.metadata.encode_chunk_key(index), zstd[id(a)]) for folder, a in arrays]
+        if tile.i == tile.j == 0:
+            files += [(folder / h.metadata.encode_chunk_key((tile.experiment,)), zstd[id(h)]) for folder, h in headers]
+        return all(_chunk_file_ok(file, is_zstd) for file, is_zstd in files)
+
+    damaged = [tile for tile in done if not chunks_ok(tile)]
+    if decode:
+        for number in sorted({tile.experiment for tile in done}):
+            rest = [t for t in done if t.experiment == number and t not in damaged]
+            if rest and not _decodes(spec, group, number):  # one read per experiment; per tile only on failure
+                damaged += [t for t in rest if not _decodes(spec, group, number, t)]
+    return sorted(damaged)
+
+
+def _chunk_file_ok(file: Path, is_zstd: bool) -> bool:
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head == _ZSTD_MAGIC if is_zstd else len(head) > 0
+
+
+def _decodes(spec: SweepSpec, group: Any, number: int, tile: Tile | None = None) -> bool:
+    """Whether experiment ``number`` (or only ``tile`` of it) decodes: data of every metric and provenance."""
+    index = spec.experiment_index(number)
+    region = (*index, *(spec.tile_slices(tile) if tile is not None else (slice(None), slice(None))))
+    try:
+        for metric in spec.metrics:
+            group[metric][region]
+            if tile is None or tile.i == tile.j == 0:
+                json.loads(group[PROVENANCE][metric][number].item() or "{}")
+    except MemoryError:
+        raise
+    except Exception:
+        return False
+    return True
 
 
 def clean_partial_files(path: str | os.PathLike[str]) -> int:
@@ -137,15 +246,38 @@ def clean_partial_files(path: str | os.PathLike[str]) -> int:
     return removed
 
 
-def sweep_status(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Progress per experiment: one dict per experiment with its axis values, ``done`` and ``total`` tiles."""
+def sweep_status(path: str | os.PathLike[str], *, verify: bool = False) -> list[dict[str, Any]]:
+    """Progress per experiment: its axis values, ``done``, ``damaged`` and ``total`` tiles.
+
+    ``done`` counts tiles marked done whose data passes :func:`damaged_tiles` (the cheap check, or with
+    ``verify=True`` the full decode); ``damaged`` counts those marked done whose data is missing or unreadable
+    (a resume computes them again).
+    """
     spec = read_spec(path)
     counts = tile_counts(spec, path)
+    damaged = damaged_tiles(spec, path, decode=verify, counts=counts)
     rows = []
     for number, experiment in enumerate(spec.experiments()):
-        done = counts[spec.experiment_index(number)]
-        rows.append({**experiment, "done": int(np.count_nonzero(done)), "total": int(done.size)})
+        marked = int(np.count_nonzero(counts[spec.experiment_index(number)]))
+        bad = sum(1 for tile in damaged if tile.experiment == number)
+        total = int(counts[spec.experiment_index(number)].size)
+        rows.append({**experiment, "done": marked - bad, "damaged": bad, "total": total})
     return rows
+
+
+def describe_tiles(spec: SweepSpec, tiles: list[Tile], limit: int = 4) -> str:
+    """``"tile (0, 1) of {arch: mlp, ...} [sigma_w 0.5..1.2, sigma_b 0..0.3], ..."`` for error messages."""
+    parts = []
+    for tile in tiles[:limit]:
+        rows, cols = spec.tile_slices(tile)
+        sw, sb = spec.sigma_w[rows], spec.sigma_b[cols]
+        experiment = ", ".join(f"{k}={v}" for k, v in spec.experiment(tile.experiment).items())
+        parts.append(
+            f"tile ({tile.i}, {tile.j}) of experiment {tile.experiment} ({experiment}; "
+            f"sigma_w {sw[0]:g}..{sw[-1]:g}, sigma_b {sb[0]:g}..{sb[-1]:g})"
+        )
+    more = f" and {len(tiles) - limit} more" if len(tiles) > limit else ""
+    return "; ".join(parts) + more
 
 
 def open_landscape(store: str | os.PathLike[str], metric: str | None = None, **selection: Any) -> Any:
@@ -164,7 +296,7 @@ def open_landscape(store: str | os.PathLike[str], metric: str | None = None, **s
     Returns
     -------
     xarray.DataArray
-        Exactly what the finite-width engine returns for the whole grid (``RandomNetwork(...).divergence(
+        Exactly what the finite-width engine returns for the whole grid (``RandomNetwork(...).forward(
         sigma_w, sigma_b)`` etc.): values on dims (sigma_w, sigma_b), sigma as standard deviations, the same
         name, coordinates and attributes (``long_name``, ``units`` and the provenance: ``parameters`` JSON with
         arch, activation, width, depth, seed, dtype, device, ...).
@@ -172,8 +304,9 @@ def open_landscape(store: str | os.PathLike[str], metric: str | None = None, **s
     Raises
     ------
     ValueError
-        Unknown metric or axis, a value the sweep does not contain, an axis left unselected, or a landscape
-        whose tiles are not all written yet (rather than returning NaN holes).
+        Unknown metric or axis, a value the sweep does not contain, an axis left unselected, a landscape
+        whose tiles are not all written yet (rather than returning NaN holes), or one with tiles marked done
+        whose chunks are missing or unreadable (:class:`~infoprop._src.output.StoreError`, naming the tiles).
     """
     import xarray as xr
 
@@ -203,8 +336,21 @@ def open_landscape(store: str | os.PathLike[str], metric: str | None = None, **s
             f"landscape {experiment} is incomplete: {np.count_nonzero(counts)} of {counts.size} tiles written;"
             " finish it with `infoprop sweep run`"
         )
-    values = _group(store, "r")[metric][(*spec.experiment_index(number), slice(None), slice(None))]
-    header = json.loads(_group(store, "r")[PROVENANCE][metric][number].item())
+    tiles = [tile for tile in spec.tiles() if tile.experiment == number]
+    damaged = damaged_tiles(spec, store, tiles)
+    try:
+        values = _group(store, "r")[metric][(*spec.experiment_index(number), slice(None), slice(None))]
+        header = json.loads(_group(store, "r")[PROVENANCE][metric][number].item())
+    except MemoryError:
+        raise
+    except Exception:  # a chunk that passed the cheap check but does not decode: find every such tile
+        damaged = damaged_tiles(spec, store, tiles, decode=True)
+    if damaged:
+        raise StoreError(
+            f"landscape {experiment} of store {str(store)!r} has missing or unreadable data in "
+            f"{len(damaged)} of {len(tiles)} tiles: {describe_tiles(spec, damaged)}; "
+            "`infoprop sweep run SPEC --out STORE` computes them again"
+        )
     coords = {
         "sigma_w": ("sigma_w", spec.sigma_w, header["sigma_attrs"]["sigma_w"]),
         "sigma_b": ("sigma_b", spec.sigma_b, header["sigma_attrs"]["sigma_b"]),
@@ -239,7 +385,9 @@ def _add_provenance_group(spec: SweepSpec, path: Path) -> None:
     root = zarr.open_group(str(path), mode="r+")
     group = root.create_group(PROVENANCE)
     for metric in spec.metrics:
-        group.create_array(metric, shape=(len(spec.experiments()),), chunks=(1,), dtype=str, fill_value="")
+        group.create_array(
+            metric, shape=(len(spec.experiments()),), chunks=(1,), dtype=str, fill_value="", compressors=_compressors()
+        )
     zarr.consolidate_metadata(str(path))
 
 
@@ -252,6 +400,13 @@ def _group(path: str | os.PathLike[str], mode: str) -> Any:
         return zarr.open_group(str(path), mode=mode)
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"store must be an infoprop sweep store, got {str(path)!r} ({exc})") from None
+
+
+def _compressors() -> list[Any]:
+    """zstd with its content checksum: a damaged chunk fails to decode instead of giving wrong numbers."""
+    from zarr.codecs import ZstdCodec
+
+    return [ZstdCodec(level=0, checksum=True)]
 
 
 def _template(spec: SweepSpec) -> Any:
@@ -298,8 +453,10 @@ def _chunks(spec: SweepSpec) -> tuple[int, ...]:
 
 
 def _encoding(spec: SweepSpec) -> dict[str, dict[str, Any]]:
-    encoding: dict[str, dict[str, Any]] = {m: {"chunks": _chunks(spec)} for m in spec.metrics}
-    encoding[STATUS] = {"chunks": (1,) * (len(spec.dims) + 2)}
+    encoding: dict[str, dict[str, Any]] = {
+        m: {"chunks": _chunks(spec), "compressors": _compressors()} for m in spec.metrics
+    }
+    encoding[STATUS] = {"chunks": (1,) * (len(spec.dims) + 2), "compressors": _compressors()}
     for axis in ("arch", "activation"):
         # variable-length strings: zarr v3 has no stable spec for numpy's fixed-width unicode
         encoding[axis] = {"dtype": object}
