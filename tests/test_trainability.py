@@ -229,6 +229,28 @@ def test_network_applies_its_activation(activation):
         np.testing.assert_allclose(ys[-1][s].numpy(), h, rtol=1e-12, atol=1e-14)
 
 
+
+def test_network_is_built_from_the_arch_description():
+    from infoprop._src.activations import get_activation
+    from infoprop._src.arch import get_arch
+
+    # The description's recursion on pre-activations, layer by layer from Arch.layers: h^1 = W x + b,
+    # h^l = W phi(h^{l-1}) + b; the network's outputs are y_l = phi(h^l).
+    net = tp.build_network([6, 5, 3], 4, [1.3], 0.2, arch="mlp", activation="erf", seed=2, dtype=F64)
+    x = torch.rand(3, 4, generator=torch.Generator().manual_seed(0), dtype=F64).numpy()
+    phi = get_activation("erf").phi
+    h = None
+    for layer, (weight, bias) in zip(get_arch("mlp").layers(3), net.layers):
+        inputs = phi(h) if layer.activation else x
+        h = inputs @ weight[0].numpy().T + (bias[0].numpy() if layer.bias else 0.0)
+    np.testing.assert_allclose(net.forward(torch.from_numpy(x))[-1][0].numpy(), phi(h), rtol=1e-12, atol=1e-14)
+    for arch in ("resnet", "cnn", "orthogonal"):
+        with pytest.raises(ValueError, match="arch must be 'mlp'"):
+            tp.build_network([6, 5], 4, [1.0], 0.2, arch=arch)
+    with pytest.raises(ValueError, match="arch must be one of"):
+        tp.build_network([6, 5], 4, [1.0], 0.2, arch="architecture")
+
+
 def test_layer_widths():
     assert tp.layer_widths("wide", 64, 10, 4) == [64, 64, 64, 10]
     assert tp.layer_widths("shrinking", 64, 10, 3) == [46, 28, 10]

@@ -89,6 +89,7 @@ import torch
 
 from . import data as _data
 from .activations import Activation, get_activation
+from .arch import Arch, get_arch
 from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
 
 WIDTH_PROFILES: tuple[str, ...] = ("wide", "shrinking")
@@ -224,11 +225,18 @@ def build_network(
     sigma_w: Any,
     sigma_b: float,
     *,
+    arch: str | Arch = "mlp",
     activation: str | Activation = "tanh",
     seed: int = 0,
     dtype: torch.dtype = torch.float64,
 ) -> Network:
     """The network under test for every ``sigma_w`` of a scan, from one shared draw (the one place networks are made).
+
+    The layers are those of the engine's network description (:class:`infoprop._src.arch.Arch`,
+    ``arch.layers(depth)``): layer 1 acts on the image itself, layers ``l >= 2`` on ``phi(h^{l-1})``, every layer
+    adds its bias; ``y_l = phi(h^l)`` is what the decoders and classifiers read. Only the dense, non-residual family
+    (``arch="mlp"``) is a classifier of images here: its layers are rectangular (``w_{l-1} -> w_l``), while the other
+    operators of the registry are square (``N -> N``) maps and a residual layer needs equal widths.
 
     Parameters
     ----------
@@ -238,11 +246,21 @@ def build_network(
         Weight standard deviations: ``W_l = sigma_w Z_l / sqrt(w_{l-1})`` with the same ``Z_l`` for all of them.
     sigma_b : float
         Bias standard deviation: ``b_l = sigma_b z_l``.
+    arch : str or Arch
+        The network family (:func:`infoprop._src.arch.get_arch`); ``"mlp"`` only, see above.
     activation : str or Activation
         ``phi`` (:func:`infoprop._src.activations.get_activation`).
     seed : int
         Seeds the draw; the same ``seed`` and widths give the same ``Z_l, z_l`` whatever the scan.
     """
+    description = get_arch(arch)
+    if description.operator != "dense" or description.residual:
+        raise ValueError(f"arch must be 'mlp' (dense, not residual: the trainability networks have rectangular "
+                         f"layers w_(l-1) -> w_l), got {description.name!r}")
+    layers_described = description.layers(len(widths))
+    # The recursion below is the description's: phi on the input of layers >= 2 only (y_0 = x), a bias everywhere.
+    if layers_described[0].activation or not all(layer.activation and layer.bias for layer in layers_described[1:]):
+        raise ValueError(f"arch {description.name!r} describes layers this network does not implement")
     sigma_w = np.atleast_1d(np.asarray(sigma_w, dtype=np.float64))
     act = get_activation(activation)
     layers = tuple(_scale_layer(draw, sigma_w, sigma_b, dtype) for draw in _standard_draws(widths, n_in, seed))
