@@ -213,7 +213,7 @@ def _scale_layer(
     """``W = sigma_w Z / sqrt(fan_in)`` of shape ``(len(sigma_w), out, in)`` and ``b = sigma_b z`` (standard
     deviations), computed in float64 and cast, so that a model's weights do not depend on the others of the batch."""
     z_w, z_b = draw
-    scale = torch.as_tensor(np.asarray(sigma_w, dtype=np.float64))[:, None, None]
+    scale = torch.tensor(np.asarray(sigma_w, dtype=np.float64))[:, None, None]
     weight = (scale * z_w / z_w.shape[1] ** 0.5).to(dtype)
     bias = (sigma_b * z_b).to(dtype).expand(len(sigma_w), -1).clone()
     return weight, bias
