@@ -6,6 +6,7 @@ See ``docs/trainability.md``; conventions are stated in :mod:`infoprop._src.trai
 from ._src.trainability import (
     DECODERS,
     DEFAULT_LRS,
+    DEFAULT_NULL_Z,
     DEFAULT_RIDGE,
     DEFAULT_SIGMA_B,
     RULES,
@@ -31,6 +32,7 @@ from ._src.trainability import (
 __all__ = [
     "DECODERS",
     "DEFAULT_LRS",
+    "DEFAULT_NULL_Z",
     "DEFAULT_RIDGE",
     "DEFAULT_SIGMA_B",
     "RULES",

@@ -130,7 +130,7 @@ def predict(
     eval_images: Annotated[int, typer.Option("--eval-images", help="Test images for the entropies.")] = 256,
     strip_images: Annotated[int, typer.Option("--strip-images", help="Images kept as reconstruction strips.")] = 4,
     null_z: Annotated[float, typer.Option(
-        "--null-z", help="null rule: standard errors by which a layer must beat the null.")] = 3.0,
+        "--null-z", help="null rule: standard errors by which a layer must beat the null.")] = 1.0,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="null rule: resamples of the images.")] = 200,
     tolerance: Annotated[float, typer.Option("--tolerance", help="seed rule: relative tolerance.")] = 0.005,
     entropy: Annotated[str, typer.Option("--entropy", help="seed rule: relative | differential.")] = "relative",
