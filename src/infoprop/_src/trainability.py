@@ -111,7 +111,7 @@ DEFAULT_SIGMA_B = 0.05**0.5  # standard deviation: sigma_b^2 = 0.05 as in the pa
 DEFAULT_RIDGE = 3e-5
 # Standard errors by which a layer's entropy must beat the null (null rule): of 1, 2, 3 and 5, the one that agrees best
 # with the digits reference truth. The leading-run rule bounds what chance adds: a layer at the null level passes with
-# probability p (16% at z = 1), so the run overshoots the last informative layer by p / (1 - p) = 0.19 layers on average.
+# probability p (16% at z = 1), so the run overshoots the last informative layer by p / (1 - p) = 0.19 layers on average
 DEFAULT_NULL_Z = 1.0
 DEFAULT_LRS = (0.003, 0.01, 0.03)  # SGD learning rates of the ground truth (best of)
 DEFAULT_TRUTH_STEPS = 1000  # ground-truth budget (doubled by default)
