@@ -34,11 +34,15 @@ TRUTHS = {"digits": ROOT / "docs/data/trainability/digits-truth.zarr",
 DEPTHS = (24, 48, 64)
 
 
-def at_depth(prediction: xr.Dataset, depth: int) -> xr.Dataset:
-    """Both rules' predicted depths of the depth-``depth`` network from a deeper "wide" prediction's entropies."""
+def at_depth(prediction: xr.Dataset, depth: int, null_z: float | None = None) -> xr.Dataset:
+    """Both rules' predicted depths of the depth-``depth`` network from a deeper "wide" prediction's entropies
+    (the null rule with ``null_z`` standard errors, by default the prediction's own; the entropies do not depend
+    on it)."""
     rel, null, se = (prediction[k].values[:, :depth] for k in
                      ("relative_entropy", "null_relative_entropy", "relative_entropy_se"))
     params = json.loads(prediction.attrs["parameters"])
+    if null_z is not None:
+        params["null_z"] = float(null_z)
     out = prediction.isel(layer=slice(0, depth)).copy()
     out["predicted_depth_null"] = ("sigma_w", tp.null_predicted_depth(rel, null, se, params["null_z"])[1])
     out["predicted_depth_seed"] = ("sigma_w", tp.predicted_depth(rel, params["tolerance"], params["reference"])[1])
@@ -50,7 +54,7 @@ def at_depth(prediction: xr.Dataset, depth: int) -> xr.Dataset:
 VARIANTS = {"ridge": {}, "ridge1e-3": {"ridge": 1e-3}, "adam": {"decoder": "adam"}}
 
 
-def predictions(truth: xr.Dataset, out: Path) -> dict[tuple[str, int], xr.Dataset]:
+def predictions(truth: xr.Dataset, out: Path, null_z: float) -> dict[tuple[str, int], xr.Dataset]:
     params = json.loads(truth.attrs["parameters"])
     common = dict(pool=params["pool"], strip_images=2, seed=params["seed"])
     sw = truth.sigma_w.values
@@ -63,7 +67,7 @@ def predictions(truth: xr.Dataset, out: Path) -> dict[tuple[str, int], xr.Datase
             print(f"{path.name}: {time.perf_counter() - start:.0f} s")
         deep = xr.open_zarr(path).load()
         for depth in DEPTHS:
-            preds[name, depth] = at_depth(deep, depth)
+            preds[name, depth] = at_depth(deep, depth, null_z)
     return preds
 
 
@@ -109,7 +113,7 @@ def figure(truth: xr.Dataset, preds: dict, title: str):
         ax.axvline(mf, color="tab:green", lw=1)
         ax.set(xlabel="$\\sigma_w^2$", ylabel="depth", title=f"network depth {depth}",
                ylim=(0, depth + 2))
-    axes[0].legend(loc="lower right", fontsize=7, framealpha=0.7)
+    axes[0].legend(loc="lower right", fontsize=7, facecolor="0.6", framealpha=0.9)
     fig.colorbar(mesh, ax=axes, label="test accuracy (best learning rate, full budget)", pad=0.01)
     fig.suptitle(title)
     return fig
@@ -119,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/trainability-validation")
     parser.add_argument("--data", nargs="*", default=list(TRUTHS))
+    parser.add_argument("--null-z", type=float, default=tp.DEFAULT_NULL_Z,
+                        help="null rule's standard errors (applied to stored predictions too)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     for data in args.data:
         truth = xr.open_zarr(TRUTHS[data]).load()
         start = time.perf_counter()
-        preds = predictions(truth, out)
+        preds = predictions(truth, out, args.null_z)
         text, _comparisons = table(truth, preds)
         print(f"## {data} ({time.perf_counter() - start:.0f} s)\n\n{text}\n")
         stable = truth.budget_stable.values
@@ -139,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"published rule {pred.predicted_depth_seed.values.tolist()}")
         name = "digits" if data == "digits" else "fashion"
         save_figure(figure(truth, preds, f"{data}: predicted vs trained deepest trainable depth"),
-                    out / f"trainability-{name}-validation.png")
-        save_figure(tp_plot(preds["ridge", 64]), out / f"trainability-{name}-prediction.png")
+                    out / f"trainability-{name}-validation.png", overwrite=True)
+        save_figure(tp_plot(preds["ridge", 64]), out / f"trainability-{name}-prediction.png", overwrite=True)
 
 
 def tp_plot(prediction: xr.Dataset):
