@@ -3,10 +3,10 @@
 All in one run, one thread (the layers are 64 wide: more threads only add overhead):
 
 1. Prediction (default: ridge decoders, null rule; first call in the process and warm) against the ground-truth
-   sweep it replaces: the prediction gives a verdict at every depth 1..D, so the sweep trains classifiers of EVERY depth 2..D over the same sigma_w grid. The
-   sweep is timed at its cheapest (one learning rate, 0.05, 1,000 SGD steps, no doubling: the old default, which
-   the reference protocol of docs/trainability.md multiplies by its learning rates and budget); the cost of the
-   reference protocol's every-depth sweep is printed as that multiple.
+   sweep it replaces: the prediction gives a verdict at every depth 1..D, so the sweep trains classifiers of EVERY
+   depth 2..D over the same sigma_w grid. The sweep is timed at its cheapest (one learning rate, 0.05, 1,000 SGD
+   steps, no doubling: the old default, which the reference protocol of docs/trainability.md multiplies by its
+   learning rates and budget); the cost of the reference protocol's every-depth sweep is printed as that multiple.
 2. The same prediction with the paper's decoders (940 Adam steps each).
 3. The Infoflow-paper authors' code (github.com/YanickT/Infoflow-paper, src/network.py and src/entropies.py,
    unmodified, from a checkout given by --infoflow) on their own digits scan: depth 24, 7 sigma_w^2 in [0.5, 4],
