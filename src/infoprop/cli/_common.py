@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import numpy as np
@@ -37,6 +39,46 @@ def apply_max_memory(value: str | None) -> None:
     if value is not None:
         parse_size("--max-memory", value)
         os.environ[MAX_MEMORY_ENV] = value
+
+
+@contextmanager
+def progress_bar(label: str, unit: str = "", *, enabled: bool = True) -> Iterator[Callable[[int, int], None] | None]:
+    """The library's ``progress(done, total)`` callback drawing a Rich bar on stderr, or None when there is no bar.
+
+    One bar for every command: ``label``, the bar, ``done/total unit``, elapsed time and ETA. It appears with the
+    first progress call and disappears when done, so that an error before any work stays the only line on stderr;
+    a log file (stderr not a terminal) gets no bar.
+    """
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+    )
+    task = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task(label, total=total)
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield advance
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 def fail(message: str) -> int:

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import MaxMemory, Overwrite, apply_max_memory, console
-
-
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A Rich bar on stderr fed by ``progress(done, total)`` (training steps, then analysis units); None if off."""
-    if not (enabled and console.is_terminal):
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("diagnose"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("diagnose", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar
 
 
 def _scales(text: str) -> list[int]:
@@ -82,7 +66,7 @@ def diagnose(
     if not no_plots:
         figures_dir = plot_dir if plot_dir is not None else out.parent / f"{out.stem}-figures"
         figures = OutputDir(figures_dir, overwrite=overwrite, name="--plot-dir")
-    with _progress_bar(progress) as advance:
+    with progress_bar("diagnose", enabled=progress) as advance:
         ds = run(data=data, model=model, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
                  record_every=record_every, probe_size=probe_size, train_size=train_size, seed=seed,
                  data_path=data_path, pool=pool, scales=_scales(scales), quantile=quantile, surface=surface,

@@ -10,7 +10,7 @@ import typer
 
 from .._src.arch import ARCHITECTURES
 from .._src.metrics import METRICS
-from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
+from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar, sigma_grid
 
 DEFAULT_RANGE = "0:4:256"
 
@@ -71,8 +71,6 @@ def register(app: typer.Typer) -> None:
         """Forward/backward divergence or Lyapunov exponent of ONE random network over a sigma grid."""
         import time
 
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         from .._src.arch import get_arch
         from .._src.common import check_choice, check_output
         from .._src.landscape import compute_landscape, make_network, write_landscape
@@ -90,18 +88,8 @@ def register(app: typer.Typer) -> None:
         net = make_network(
             arch, width, depth, activation, seed=seed, dtype=dtype, device=device, kernel_size=kernel_size
         )
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} points"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
         start = time.perf_counter()
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"{arch} {metric}", total=sw.size * sb.size)
-            progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
+        with progress_bar(f"{arch} {metric}", "points") as progress:
             da = compute_landscape(net, metric, sw, sb, inputs=inputs, eps=eps, progress=progress)
         seconds = time.perf_counter() - start
         write_landscape(da, out, plot, overwrite=overwrite)

@@ -12,7 +12,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from ._common import MaxMemory, Overwrite, apply_max_memory, console, sigma_grid
+from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar, sigma_grid
 
 DEFAULT_SIGMA_W = "0.5:4:256"
 DEFAULT_SIGMA_B = "0:2:256"
@@ -150,8 +150,6 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
-        from rich.progress import Progress
-
         from .._src.common import check_choice, check_int, check_output, save_figure, write_zarr
         from .._src.meanfield import MeanField
 
@@ -179,13 +177,12 @@ def register(app: typer.Typer) -> None:
                 )
             variable = check_choice("--variable", variable or "chi1", PLOT_VARIABLES)
         start = time.perf_counter()
-        with Progress(console=console, transient=True) as progress:
-            if mf.residual:
-                task = progress.add_task("residual mean field (layers)", total=depth or 1)
-                ds = _residual(mf, sw, sb, depth, lambda done, total: progress.update(task, completed=done))
-            else:
-                task = progress.add_task("mean field", total=sw.size)
-                ds = mf.phase_diagram(sw, sb, progress=lambda done, total: progress.update(task, completed=done))
+        if mf.residual:
+            with progress_bar("residual mean field", "layers") as progress:
+                ds = _residual(mf, sw, sb, depth, progress)
+        else:
+            with progress_bar("mean field", "sigma_w rows") as progress:
+                ds = mf.phase_diagram(sw, sb, progress=progress)
         seconds = time.perf_counter() - start
         write_zarr(ds, out, "--out", overwrite=overwrite)
         if plot is not None:

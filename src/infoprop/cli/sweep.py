@@ -2,68 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import MaxMemory, apply_max_memory
+from ._common import MaxMemory, apply_max_memory, progress_bar
 
 sweep_app = typer.Typer(
     name="sweep",
     help="Tiled, resumable sweeps into one zarr store, in-process or on a Dask cluster.",
     no_args_is_help=True,
 )
-
-
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A ``progress(done, total)`` callback drawing a Rich bar on stderr (tiles done, tiles/s, ETA), or None.
-
-    The bar appears with the first tile, so that an error before any work is one line, without a bar.
-    """
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("tiles"),
-        TextColumn("[progress.data.speed]{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    bar = Progress(*columns, console=Console(stderr=True))
-    task = None
-
-    def advance(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            bar.start()
-            task = bar.add_task("tiles", total=total, rate="")
-        bar.update(task, completed=done, total=total)
-        speed = bar.tasks[0].speed
-        bar.update(task, rate=f"{speed:.2f} tiles/s" if speed else "")
-
-    try:
-        yield advance
-    finally:
-        if task is not None:
-            bar.stop()
 
 
 @sweep_app.command("run")
@@ -90,7 +40,7 @@ def run(
     from ..sweep import run_sweep
 
     apply_max_memory(max_memory)
-    with _progress_bar(progress) as advance:
+    with progress_bar("sweep", "tiles", enabled=progress) as advance:
         result = run_sweep(spec, out, workers=workers, scheduler=scheduler, progress=advance, overwrite=overwrite)
     repaired = f" ({len(result.repaired)} of them damaged and recomputed)" if result.repaired else ""
     print(
