@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +9,7 @@ import numpy as np
 import typer
 
 from .._src.common import parse_range
-from ._common import MaxMemory, Overwrite, apply_max_memory, console, grid_from_options
+from ._common import MaxMemory, Overwrite, apply_max_memory, grid_from_options, progress_bar
 
 trainability_app = typer.Typer(
     name="trainability",
@@ -71,28 +69,6 @@ def _widths(text: str) -> Any:
         return [int(w) for w in text.split(",")]
     except ValueError:
         raise ValueError(f"--widths must be wide, shrinking or comma-separated integers, got {text!r}") from None
-
-
-@contextmanager
-def _progress_bar(enabled: bool, label: str, unit: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A Rich bar on stderr fed by the library's ``progress(done, total)``; ``None`` when disabled."""
-    if not (enabled and console.is_terminal):  # a log file gets no bar (nor the blank line a closing bar leaves)
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _open(path: Path, name: str):
@@ -155,7 +131,7 @@ def predict(
     if plot is not None:
         check_output(plot, "figure", overwrite=overwrite, name="--plot")
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
-    with _progress_bar(progress, "decoders", "steps" if decoder == "adam" else "layers") as advance:
+    with progress_bar("decoders", "steps" if decoder == "adam" else "layers", enabled=progress) as advance:
         ds = run(data, depth, sw, sb, widths=_widths(widths), activation=activation, decoder=decoder, rule=rule,
                  ridge=ridge, clip=clip, refine_steps=refine_steps, fit_images=fit_images, steps=steps, lr=lr,
                  batch_size=batch_size, eval_images=eval_images, strip_images=strip_images, null_z=null_z,
@@ -218,7 +194,7 @@ def train(
     check_output(out, "store", overwrite=overwrite, name="--out")
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     depth_values = None if depths is None else parse_range("--depths", depths)
-    with _progress_bar(progress, "classifiers", "steps") as advance:
+    with progress_bar("classifiers", "steps", enabled=progress) as advance:
         ds = run(data, depth, sw, sb, depths=depth_values, widths=_widths(widths), activation=activation,
                  optimizer=optimizer, lr=_floats("--lr", lr), steps=steps, doubling=doubling, search=search,
                  eval_every=eval_every, batch_size=batch_size, threshold=threshold, seed=seed, data_path=data_path,
