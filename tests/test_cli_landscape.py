@@ -50,7 +50,7 @@ def test_landscape_writes_store_and_figure(tmp_path, capsys, metric, extra):
         (["--arch", "cnn", "--kernel-size", "20"], "kernel_size must be an integer <= 8"),
         (["--kernel-size", "3"], "--kernel-size applies to --arch cnn only"),
         (["--metric", "entropy"], "--metric must be one of"),
-        (["--metric", "lyapunov", "--inputs", "perturbed"], "--inputs applies to --metric forward only"),
+        (["--metric", "lyapunov", "--inputs", "perturbed"], "--inputs applies to the forward metrics only"),
         (["--device", "tpu"], "device must be"),
         (["--sigma-w", "0:4:x"], "--sigma-w must be 'start:stop:count'"),
         (["--sigma-b", "-1:1:3"], "--sigma-b must be >= 0"),

@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 
 from infoprop._src.common import write_zarr
-from infoprop._src.fractal import frontier_dimension, load_landscape, mean_field_disagreement
+from infoprop._src.fractal import bracketing_thresholds, frontier_dimension, load_landscape, mean_field_disagreement
 from infoprop._src.meanfield import MeanField
 from infoprop._src.networks import RandomNetwork
 from infoprop._src.report import frontier_report
@@ -59,16 +59,25 @@ def test_sweep_landscape_is_the_engine_output_bitwise(sweep_store, seed):
 
 
 def test_report_from_a_sweep_matches_the_report_on_its_own_draw(sweep_store, tmp_path, capsys):
-    own = frontier_report(tmp_path / "own", width=16, depth=12, seed=1, sigma_w=GRID, sigma_b=GRID)
-    code = main(["report", "--from", str(sweep_store), "--select", "seed=1", "--out", str(tmp_path / "from")])
-    assert code == 0
-    assert "frontier dimension" in capsys.readouterr().out
+    own = frontier_report(
+        tmp_path / "own", width=16, depth=12, seed=1, metric="forward", sigma_w=GRID, sigma_b=GRID, sides=[0.4]
+    )
+    argv = ["report", "--from", str(sweep_store), "--select", "seed=1", "--sides", "0.4"]
+    assert main([*argv, "--out", str(tmp_path / "from"), "--no-progress"]) == 0
+    assert "authors' estimator, max over tau" in capsys.readouterr().out
     stored = json.loads((tmp_path / "from" / "summary.json").read_text())
-    assert stored["dimension"] == json.loads(json.dumps(own["dimension"]))
-    assert stored["boundary_cells"] == own["boundary_cells"]
+    # same numbers: the stored full view is the draw's, and the zoom window is computed by re-drawing the network
+    assert stored["levels"] == json.loads(json.dumps(own["levels"]))
     assert stored["mean_field_disagreement"] == own["mean_field_disagreement"]
     p = stored["parameters"]
-    assert (p["arch"], p["activation"], p["width"], p["depth"], p["seed"]) == ("mlp", "erf", 16, 12, 1)
+    assert (p["arch"], p["activation"], p["width"], p["depth"], p["seed"], p["metric"]) == (
+        "mlp",
+        "erf",
+        16,
+        12,
+        1,
+        "forward",
+    )
     assert p["sigma_w"] == own["parameters"]["sigma_w"] == [0.0, 4.0, 130]
     assert p["landscape"]["source"] == str(sweep_store)
     assert p["landscape"]["selection"] == {"seed": 1}
@@ -89,11 +98,12 @@ def test_fractal_tools_on_a_stored_landscape(sweep_store):
 
 def test_report_on_an_in_memory_landscape_records_its_source(sweep_store, tmp_path):
     landscape = load_landscape(sweep_store, seed=0)
-    summary = frontier_report(tmp_path, landscape=landscape, threshold=1e-2)
+    summary = frontier_report(tmp_path, landscape=landscape, threshold=1e-2, sides=[])
     assert summary["parameters"]["landscape"]["source"] == "DataArray"
     assert summary["parameters"]["threshold"] == 1e-2
     expected = direct(0).transpose("sigma_w", "sigma_b").values
-    assert summary["dimension"]["recommended"] == frontier_dimension(expected).attrs["recommended_dimension"]
+    robust = frontier_dimension(expected, bracketing_thresholds(expected))
+    assert summary["levels"][0]["robust_median"]["dimension"] == robust.attrs["recommended_dimension"]
     with pytest.raises(ValueError, match="selection applies to a landscape store"):
         frontier_report(tmp_path, landscape=landscape, selection={"seed": 0})
 
@@ -108,7 +118,7 @@ def test_landscape_cli_store_round_trip(tmp_path):
     assert landscape.attrs == expected.attrs
     assert landscape.name == "forward"
     # ... and the report accepts it, with the network read from its provenance.
-    summary = frontier_report(tmp_path / "report", landscape=out)
+    summary = frontier_report(tmp_path / "report", landscape=out, sides=[])
     assert (summary["parameters"]["seed"], summary["parameters"]["width"]) == (3, 16)
     again = load_landscape(tmp_path / "report" / "landscape.zarr")
     assert np.array_equal(again.values, expected.values)
@@ -150,7 +160,7 @@ def test_multi_variable_store_needs_a_metric(tmp_path):
 
 def test_report_rejects_a_landscape_that_is_not_the_forward_divergence(tmp_path):
     store = two_variable_store(tmp_path / "two.zarr")
-    with pytest.raises(ValueError, match="forward divergence of independent inputs"):
+    with pytest.raises(ValueError, match=r"forward divergence \(forward or forward_normalised\) of independent"):
         frontier_report(tmp_path / "out", landscape=store, selection={"metric": "lyapunov"})
     assert not (tmp_path / "out" / "summary.json").exists()
 

@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "frontier_dimension": "infoprop._src.fractal",
     "mean_field_disagreement": "infoprop._src.fractal",
     "zoom": "infoprop._src.fractal",
+    "follow_frontier": "infoprop._src.fractal",
+    "dimension_summary": "infoprop._src.fractal",
     "load_landscape": "infoprop._src.fractal",
     "make_figure": "infoprop._src.figures",
     "list_recipes": "infoprop._src.figures",

@@ -37,16 +37,27 @@ from .metrics import METRICS
 __all__ = [
     "ESTIMATORS",
     "METRICS",
+    "PAPER_DIMENSIONS",
+    "PAPER_WINDOWS",
     "SWEEP_THRESHOLDS",
     "BoxDimension",
+    "authors_metric_factor",
     "boundary",
     "box_dimension",
+    "bracketing_thresholds",
+    "crossover_scale",
+    "dimension_summary",
+    "fit_power_law",
+    "follow_frontier",
     "frontier_dimension",
+    "frontier_point",
     "has_critical_line",
     "landscape_values",
     "load_landscape",
+    "local_dimensions",
     "mean_field_chi1",
     "mean_field_disagreement",
+    "step_crossover",
     "zoom",
 ]
 
@@ -54,6 +65,39 @@ ESTIMATORS: tuple[str, ...] = ("robust", "dinverno")
 
 #: The seed authors' threshold sweep, in units of L: 21 values, four per decade, from 1e-5 to 1.
 SWEEP_THRESHOLDS = np.logspace(-5.0, 0.0, 21)
+
+
+def authors_metric_factor(arch: str, width: int) -> float:
+    """The seed authors' divergence divided by ``forward_normalised``'s, per architecture (their code).
+
+    ``jon-dong/reservoir-frontier`` (``src/network.py``, ``Network.iter``) keeps as state ``erf(z) / sqrt(N)``
+    for ``mode="rand"`` (mlp), ``erf(z)`` for ``"conv"`` (cnn) and ``sqrt(2) erf(Re z)`` for ``"struct"``
+    (FDF, FDFD), and thresholds the squared distance of the final states: ``1``, ``N`` and ``2 N`` times
+    ``||phi(h^D(x1)) - phi(h^D(x2))||^2 / N``. Their threshold ``tau`` is therefore ``tau / factor`` on
+    infoprop's normalised divergence. (Their cnn/struct first layer also acts on a unit-norm input, ``q^0 = 1/N``,
+    which infoprop does not reproduce.)
+    """
+    factors = {"mlp": 1.0, "orthogonal": 1.0, "cnn": float(width), "fdf": 2.0 * width, "fdfd": 2.0 * width}
+    if arch not in factors:
+        raise ValueError(f"arch must be one of {tuple(factors)} (the seed authors' architectures), got {arch!r}")
+    return factors[arch]
+
+
+#: The seed paper's zoom windows ((centre sigma_w, centre sigma_b), side), full view first (SPEC section 4).
+PAPER_WINDOWS: tuple[tuple[tuple[float, float], float], ...] = (
+    ((2.0, 2.0), 4.0),
+    ((2.2, 2.0), 0.4),
+    ((2.2, 2.05), 0.1),
+    ((2.2, 2.05), 0.025),
+)
+#: The seed paper's published frontier dimensions per window of :data:`PAPER_WINDOWS` (SPEC section 4; erf,
+#: N = 100, D = 1000, 1000^2 grids, the authors' estimator and maximum-over-threshold rule). The paper's figure
+#: 5c calls the third architecture FDF; SPEC and the authors' code default (two diagonals) make it FDFD.
+PAPER_DIMENSIONS: dict[str, tuple[float, float, float, float]] = {
+    "mlp": (1.72, 1.89, 1.88, 1.75),
+    "cnn": (1.41, 1.78, 1.84, 1.81),
+    "fdfd": (1.48, 1.68, 1.91, 1.94),
+}
 
 _ROBUST_MIN_SIZE = 4
 _ROBUST_MAX_FRACTION = 1 / 8
@@ -342,7 +386,7 @@ def load_landscape(path: str | os.PathLike[str], metric: str | None = None, **se
           ``landscape.zarr``, or any store whose data variable has dims ``sigma_w`` and ``sigma_b`` (standard
           deviations) and possibly others to select (e.g. ``layer``).
     metric : str, optional
-        Which data variable (``divergence``, ``lyapunov``, ...); may be omitted when the store holds only one.
+        Which data variable (``forward``, ``lyapunov``, ...); may be omitted when the store holds only one.
     **selection
         One value for each dimension besides ``sigma_w``, ``sigma_b``: for a sweep store each axis the sweep
         varies (``arch``, ``activation``, ``width``, ``depth``, ``seed``), for a landscape store each extra dim
@@ -658,7 +702,13 @@ def mean_field_chi1(sigma_w: Any, sigma_b: Any, activation: Any, *, arch: Any = 
 
 
 def mean_field_disagreement(
-    landscape: Any, threshold: float, activation: Any = None, *, reference: str = "chi1", depth: int | None = None
+    landscape: Any,
+    threshold: float,
+    activation: Any = None,
+    *,
+    reference: str = "chi1",
+    depth: int | None = None,
+    arch: str | None = None,
 ) -> float:
     """Fraction of grid points whose finite-width class differs from the mean-field class.
 
@@ -684,6 +734,10 @@ def mean_field_disagreement(
         Mean-field class to compare with (see above).
     depth : int, optional
         Depth ``D`` for ``reference="depth"``; by default read from the provenance ``parameters``.
+    arch : str, optional
+        Architecture whose mean-field map to use (:class:`infoprop.MeanField` ``arch``); by default read from
+        the provenance ``parameters``, or ``"mlp"`` without one. ``ValueError`` if it has no critical line
+        (:func:`has_critical_line`).
 
     Returns
     -------
@@ -703,12 +757,16 @@ def mean_field_disagreement(
         )
     if activation is None:
         activation = landscape_parameter(landscape, "activation")
-    try:
-        arch = landscape_parameter(landscape, "arch")
-    except ValueError:  # no provenance: the caller vouches for a feed-forward network
-        arch = "mlp"
-    if get_arch(arch).residual:
-        raise ValueError(f"landscape is of arch {arch!r}: a residual network has no mean-field class to compare with")
+    if arch is None:
+        try:
+            arch = landscape_parameter(landscape, "arch")
+        except ValueError:  # no provenance: the caller vouches for a feed-forward network
+            arch = "mlp"
+    arch = get_arch(arch).name  # validates the name
+    if not has_critical_line(arch, activation):
+        residual = get_arch(arch).residual
+        why = "a residual network has no fixed point" if residual else f"no mean-field map for {activation!r}"
+        raise ValueError(f"arch {arch!r} has no mean-field critical line to compare with ({why})")
     da = landscape.transpose(*[d for d in ("sigma_w", "sigma_b", *_INDEX_DIMS) if d in landscape.dims])
     sigma_w, sigma_b = da["sigma_w"].values, da["sigma_b"].values
     if reference == "chi1":
@@ -758,7 +816,7 @@ def zoom(
         ``sigma_w, sigma_b >= 0``.
     resolution : int
         Grid points per axis in every window (>= 2).
-    metric : {"forward", "backward", "lyapunov"}
+    metric : {"forward", "forward_normalised", "backward", "lyapunov"}
         Which landscape metric (:meth:`infoprop.RandomNetwork.landscape`); ``metric_options`` are passed to it (if
         they ask for several ``layers``, the last one listed is kept).
     progress : callable, optional
@@ -829,3 +887,403 @@ def zoom(
         name=first.name,
         attrs=attrs,
     )
+
+
+def frontier_point(
+    landscape: xr.DataArray, threshold: float, target: Sequence[float], side: float
+) -> tuple[float, float]:
+    """Centre for a square window of side ``side`` on the frontier of ``landscape``, near ``target``.
+
+    The centre is the boundary cell of ``{L <= threshold}`` nearest ``target`` (a ``(sigma_w, sigma_b)``
+    pair) among those whose window stays inside ``landscape``'s own window and in ``sigma >= 0``. Without
+    such a cell the window is centred on ``target`` moved inside (and the zoom misses the frontier).
+    """
+    threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
+    side = check_real("side", side, minimum=0.0, strict_minimum=True)
+    target = as_float_array("target", target)
+    if target.shape != (2,):
+        raise ValueError(f"target must be a (sigma_w, sigma_b) pair, got shape {target.shape}")
+    cells = boundary(landscape, threshold)
+    if not isinstance(cells, xr.DataArray):
+        raise TypeError(f"landscape must be an xarray.DataArray with sigma_w, sigma_b coordinates, got {landscape!r}")
+    sw, sb = np.meshgrid(cells["sigma_w"].values, cells["sigma_b"].values, indexing="ij")
+    half = side / 2
+    lo_w, hi_w = landscape["sigma_w"].values[[0, -1]]
+    lo_b, hi_b = landscape["sigma_b"].values[[0, -1]]
+    lo_w, lo_b = max(lo_w, 0.0), max(lo_b, 0.0)
+    if hi_w - lo_w < side or hi_b - lo_b < side:
+        raise ValueError(
+            f"side must fit in the landscape's window, got side {side} for a window of "
+            f"{hi_w - lo_w:g} x {hi_b - lo_b:g}"
+        )
+    inside = (sw - half >= lo_w) & (sw + half <= hi_w) & (sb - half >= lo_b) & (sb + half <= hi_b)
+    candidates = cells.values & inside
+    if not candidates.any():
+        return (
+            float(np.clip(target[0], lo_w + half, hi_w - half)),
+            float(np.clip(target[1], lo_b + half, hi_b - half)),
+        )
+    distance = np.where(candidates, (sw - target[0]) ** 2 + (sb - target[1]) ** 2, np.inf)
+    i, j = np.unravel_index(int(np.argmin(distance)), distance.shape)
+    return float(sw[i, j]), float(sb[i, j])
+
+
+def follow_frontier(
+    network: Any,
+    landscape: xr.DataArray,
+    sides: Sequence[float],
+    resolution: int,
+    *,
+    threshold: float,
+    targets: Sequence[Sequence[float]] | np.ndarray | None = None,
+    metric: str = "forward_normalised",
+    progress: Callable[[int, int], None] | None = None,
+    **metric_options: Any,
+) -> xr.DataArray:
+    """A sequence of nested zoom windows into the frontier of ``landscape``, with the same network draw.
+
+    Window ``k`` (side ``sides[k]``) is centred by :func:`frontier_point` on the boundary of
+    ``{L <= threshold}`` of the window before it (window 0: of ``landscape``), at the boundary cell nearest
+    ``targets[k]`` that keeps the new window inside the previous one. The seed paper's windows are centred on
+    frontier points of the authors' own draw; with another draw the frontier passes elsewhere, so infoprop
+    keeps their window sides and follows its own frontier, nearest their centres (``targets``).
+
+    Parameters
+    ----------
+    network : infoprop.RandomNetwork
+        The draw that computed ``landscape``; every window is evaluated with it.
+    landscape : xarray.DataArray
+        The outer landscape on dims ``(sigma_w, sigma_b)`` (e.g. the full view ``[0, 4]^2``).
+    sides : sequence of float
+        Decreasing window sides (> 0), e.g. ``(0.4, 0.1, 0.025)``.
+    resolution : int
+        Grid points per axis in every window.
+    threshold : float
+        ``tau`` (units of the metric) of the frontier that the windows follow.
+    targets : (len(sides), 2) array_like, optional
+        Preferred centres; default: the centre of ``landscape``'s window for every level.
+    metric, progress, **metric_options
+        As in :func:`zoom` (``progress(done, total)`` after each window).
+
+    Returns
+    -------
+    xarray.DataArray
+        As :func:`zoom`: dims ``(zoom, sigma_w_index, sigma_b_index)``, window coordinates per level, and a
+        ``follow_threshold`` attribute.
+    """
+    if not isinstance(landscape, xr.DataArray) or set(landscape.dims) != {"sigma_w", "sigma_b"}:
+        raise TypeError(f"landscape must be an xarray.DataArray on dims (sigma_w, sigma_b), got {landscape!r}")
+    threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
+    side_array = np.atleast_1d(as_float_array("sides", sides))
+    if side_array.ndim != 1 or side_array.size == 0 or (side_array <= 0).any():
+        raise ValueError(f"sides must be a non-empty 1-D sequence of numbers > 0, got {sides!r}")
+    if targets is None:
+        centre = [float(landscape[d].values[[0, -1]].mean()) for d in ("sigma_w", "sigma_b")]
+        target_array = np.tile(centre, (side_array.size, 1))
+    else:
+        target_array = as_float_array("targets", targets)
+        if target_array.shape != (side_array.size, 2):
+            raise ValueError(f"targets must have shape ({side_array.size}, 2), got {target_array.shape}")
+    previous = landscape
+    levels = []
+    for k, (side, target) in enumerate(zip(side_array, target_array)):
+        centre = frontier_point(previous, threshold, target, side)
+        level = zoom(network, centre, [side], resolution, metric=metric, **metric_options)
+        levels.append(level)
+        previous = level.isel(zoom=0).swap_dims(sigma_w_index="sigma_w", sigma_b_index="sigma_b")
+        if progress is not None:
+            progress(k + 1, side_array.size)
+    first = levels[0]
+    stacked = xr.concat(levels, dim="zoom", combine_attrs="drop_conflicts")
+    parameters = json.loads(first.attrs["parameters"]) if "parameters" in first.attrs else {}
+    parameters.update(
+        zoom_centers=np.stack([[float(lv.center_sigma_w[0]), float(lv.center_sigma_b[0])] for lv in levels]),
+        zoom_widths=side_array,
+        follow_threshold=threshold,
+        follow_targets=target_array,
+    )
+    stacked.attrs.update(provenance_attrs("zoom", parameters))
+    stacked.attrs["follow_threshold"] = threshold
+    return stacked
+
+
+def bracketing_thresholds(landscape: Any) -> np.ndarray:
+    """The authors' quarter-decade threshold sweep from ``1e-5``, extended upwards past the landscape's values.
+
+    ``10^(-5 + k/4)`` for ``k = 0, 1, ...`` up to the first value at or above the largest finite ``L`` (and at
+    least up to 1, so the authors' 21 thresholds are always included). Above the largest ``L`` every point is
+    ordered and there is no boundary, so a maximum of the dimension over this sweep is never at its upper
+    edge merely because the sweep stopped (the authors' ``logspace(-5, 0)`` stops at 1, which is where their
+    maximum sits for the normalised divergence).
+    """
+    values = landscape_values(landscape)
+    finite = values[np.isfinite(values)]
+    top = max(0.0, float(np.log10(finite.max()))) if finite.size and finite.max() > 0 else 0.0
+    steps = int(np.ceil((top + 5.0) * 4 - 1e-9))
+    return 10.0 ** (-5.0 + np.arange(max(steps, 20) + 1) / 4)
+
+
+def _estimate(cells: np.ndarray, estimator: str) -> dict[str, Any]:
+    try:
+        result = box_dimension(cells, estimator)
+    except ValueError as exc:  # no boundary, or too small an image
+        return {"dimension": None, "stderr": None, "note": str(exc)}
+    if not _is_resolved(cells):
+        return {"dimension": None, "stderr": None, "note": "boundary not resolved (meets < 8 boxes of side 1/8)"}
+    return {"dimension": result.dimension, "stderr": result.stderr}
+
+
+def dimension_summary(
+    landscape: Any, threshold: float, thresholds: str | Sequence[float] | np.ndarray = "bracket"
+) -> tuple[dict[str, Any], xr.Dataset, xr.Dataset]:
+    """The frontier dimension of one landscape with both estimators and three threshold rules, labelled.
+
+    Parameters
+    ----------
+    landscape : xarray.DataArray or array_like
+        ``L(sigma_w, sigma_b)``.
+    threshold : float
+        The frontier threshold ``tau`` (units of ``L``): the one figures draw and zooms follow.
+    thresholds : "bracket", "sweep" or 1-D array
+        The sweep for the two over-threshold rules; ``"bracket"`` (default) is :func:`bracketing_thresholds`.
+
+    Returns
+    -------
+    summary : dict
+        JSON-ready, one entry per rule, each with ``estimator``, ``rule``, the threshold(s), ``dimension`` and
+        ``stderr`` (``None`` with a ``note`` where there is no resolved boundary):
+
+        * ``robust_at_threshold``: infoprop's estimator at ``threshold``;
+        * ``robust_median``: infoprop's estimator, median over the resolved thresholds of the sweep
+          (``recommended_dimension`` of :func:`frontier_dimension`);
+        * ``authors``: the seed authors' estimator and rule, the maximum over the sweep, at ``threshold``
+          ``tau*``; ``interior`` says whether ``tau*`` has a resolved threshold on both sides (a maximum at the
+          sweep's edge is not a maximum);
+        * ``between_fraction``: the fraction of grid points with ``threshold < L <= tau*`` (counted ordered by
+          the authors' threshold but chaotic by ``threshold``).
+    robust, authors : xarray.Dataset
+        The :func:`frontier_dimension` results of the two estimators over the sweep.
+    """
+    threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
+    values = landscape_values(landscape)
+    taus = bracketing_thresholds(values) if isinstance(thresholds, str) and thresholds == "bracket" else thresholds
+    robust = frontier_dimension(landscape, taus, "robust", strict=False)
+    authors = frontier_dimension(landscape, taus, "dinverno", strict=False)
+    sweep = robust["threshold"].values
+    resolved = np.flatnonzero(robust["resolved"].values)
+    summary: dict[str, Any] = {
+        "robust_at_threshold": {
+            "estimator": "robust",
+            "rule": "fixed threshold",
+            "threshold": threshold,
+            **_estimate(mixed_cells(values <= threshold), "robust"),
+        },
+        "robust_median": {
+            "estimator": "robust",
+            "rule": "median over resolved thresholds",
+            "thresholds": [float(sweep[0]), float(sweep[-1]), len(sweep)],
+            "resolved_thresholds": int(resolved.size),
+            "dimension": _finite_or_none(robust.attrs["recommended_dimension"]),
+            "stderr": _finite_or_none(robust.attrs["recommended_stderr"]),
+        },
+    }
+    best = authors.attrs["authors_threshold"]
+    entry: dict[str, Any] = {
+        "estimator": "dinverno",
+        "rule": "maximum over thresholds",
+        "thresholds": [float(sweep[0]), float(sweep[-1]), len(sweep)],
+        "threshold": _finite_or_none(best),
+        "dimension": _finite_or_none(authors.attrs["authors_dimension"]),
+        "stderr": _finite_or_none(authors.attrs["authors_stderr"]),
+    }
+    if np.isfinite(best):
+        index = int(np.argmin(np.abs(np.log(sweep / best))))
+        entry["interior"] = bool(resolved.size and resolved[0] < index < resolved[-1])
+        summary["between_fraction"] = float(np.mean((values > threshold) & (values <= best)))
+    else:
+        entry["interior"] = False
+        summary["between_fraction"] = None
+    summary["authors"] = entry
+    return summary, robust, authors
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------- scale and width dependence
+def local_dimensions(result: BoxDimension) -> tuple[np.ndarray, np.ndarray]:
+    """One-octave local dimensions of a :func:`box_dimension` result and the box sides they belong to.
+
+    Returns ``(scales, slopes)``: ``slopes[i] = -d log N / d log s`` between a size and the size nearest twice
+    it (the ``local_slopes`` of the result) and ``scales[i]`` the geometric mean of the two sides, in pixels.
+    Multiply ``scales`` by the grid spacing to get the physical scale in ``sigma`` units.
+    """
+    log_s = np.log(result.sizes.astype(float))
+    octaves = log_s / np.log(2.0)
+    partner = np.abs(octaves[None, :] - octaves[:, None] - 1.0).argmin(axis=1)
+    start = np.flatnonzero(octaves[partner] - octaves >= 0.75)
+    end = partner[start]
+    slopes = -(np.log(result.counts[end]) - np.log(result.counts[start])) / (log_s[end] - log_s[start])
+    return np.exp(0.5 * (log_s[start] + log_s[end])), slopes
+
+
+def fit_power_law(x: Any, y: Any, yerr: Any = None) -> dict[str, float]:
+    """Weighted least-squares fit of ``y = a x^(-p)`` in log-log; ``p`` with its standard error.
+
+    ``y`` must be > 0; ``yerr`` (one sigma of ``y``) become errors ``yerr / y`` of ``ln y``. The stderr is
+    scaled by the square root of the reduced chi-square when that exceeds 1 (scatter beyond the error bars).
+    Returns ``exponent``, ``exponent_stderr``, ``prefactor``, ``reduced_chi2``.
+    """
+    x = as_float_array("x", x)
+    y = as_float_array("y", y)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 3 or (x <= 0).any() or (y <= 0).any():
+        raise ValueError(f"x and y must be 1-D of equal length >= 3 and > 0, got x={x!r}, y={y!r}")
+    w = np.ones_like(y) if yerr is None else 1.0 / np.maximum(as_float_array("yerr", yerr) / y, 1e-12) ** 2
+    lx, ly = np.log(x), np.log(y)
+    design = np.stack([np.ones_like(lx), -lx], axis=1)
+    normal = design.T @ (w[:, None] * design)
+    coef = np.linalg.solve(normal, design.T @ (w * ly))
+    cov = np.linalg.inv(normal)
+    residual = ly - design @ coef
+    chi2 = float(residual @ (w * residual) / max(1, x.size - 2))
+    if yerr is None:
+        cov = cov * chi2
+    else:
+        cov = cov * max(1.0, chi2)
+    return {
+        "exponent": float(coef[1]),
+        "exponent_stderr": float(np.sqrt(cov[1, 1])),
+        "prefactor": float(np.exp(coef[0])),
+        "reduced_chi2": chi2,
+    }
+
+
+def _crossing(log_scale: np.ndarray, values: np.ndarray, min_rise: float) -> tuple[float, float, float]:
+    """Half-height crossing of the binned median profile below its peak: (log10 s*, peak, level)."""
+    bins = np.floor(2 * log_scale) / 2
+    centres = np.unique(bins)
+    medians = np.array([np.median(values[bins == b]) for b in centres])
+    centres = centres + 0.25  # bin centres, half decades
+    peak = int(np.argmax(medians))
+    rise = medians[peak] - 1.0
+    if rise < min_rise:
+        raise ValueError(
+            f"no rough regime: the local dimension never exceeds 1 + {min_rise:g} (peak {medians[peak]:.3g})"
+        )
+    level = 1.0 + rise / 2
+    above = np.flatnonzero(medians[: peak + 1] >= level)
+    first = int(above[0])
+    if first == 0:
+        raise ValueError("the local dimension is above half height at the smallest scale: crossover not reached")
+    x0, x1, y0, y1 = centres[first - 1], centres[first], medians[first - 1], medians[first]
+    return float(x0 + (level - y0) * (x1 - x0) / (y1 - y0)), float(medians[peak]), float(level)
+
+
+def crossover_scale(
+    scales: Any, dimensions: Any, groups: Any, *, min_rise: float = 0.15, resamples: int = 200, seed: int = 0
+) -> dict[str, float]:
+    """Scale below which a frontier is smooth, from local dimensions measured in several windows.
+
+    At finite depth a landscape is a smooth function of ``(sigma_w, sigma_b)``, so its frontier is a smooth
+    curve (local dimension 1) below some scale ``s*`` and rough above it. The local dimensions (e.g.
+    :func:`local_dimensions` of zoom windows, at physical scales) are binned by half decades of scale and
+    the median taken per bin; ``s*`` is where this profile first rises through half its height
+    (``1 + (peak - 1) / 2``) coming from small scales, interpolated linearly in ``log10 s``. Only scales up to
+    the profile's peak count (at the scale of a whole view the frontier is again close to a curve).
+
+    Parameters
+    ----------
+    scales, dimensions : 1-D array_like
+        Physical scales (> 0) and local dimensions, one per sample.
+    groups : 1-D array_like
+        The window each sample comes from: the uncertainty is a bootstrap over windows (they are the
+        independent units; samples of one window are correlated).
+    min_rise : float
+        The profile must rise at least this much above 1, otherwise there is no rough regime to cross over to.
+    resamples, seed : int
+        Bootstrap size and seed.
+
+    Returns
+    -------
+    dict
+        ``crossover`` (``s*``), ``log10_crossover``, ``log10_crossover_stderr`` (bootstrap standard deviation
+        over windows), ``peak`` (the profile's maximum), ``level`` (half height), ``resamples_used``. Raises
+        ``ValueError`` when the profile has no rough regime or is already rough at the smallest scale.
+    """
+    scales = as_float_array("scales", scales)
+    dimensions = as_float_array("dimensions", dimensions)
+    groups = np.asarray(groups)
+    if scales.ndim != 1 or scales.shape != dimensions.shape or groups.shape != scales.shape or (scales <= 0).any():
+        raise ValueError(
+            f"scales, dimensions and groups must be 1-D of equal length with scales > 0, got shapes {scales.shape}, "
+            f"{dimensions.shape}, {groups.shape}"
+        )
+    resamples = check_int("resamples", resamples, minimum=0)
+    log_scale = np.log10(scales)
+    centre, peak, level = _crossing(log_scale, dimensions, min_rise)
+    rng = np.random.default_rng(seed)
+    labels = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in labels]
+    estimates = []
+    for _ in range(resamples):
+        pick = np.concatenate([members[i] for i in rng.integers(0, len(labels), len(labels))])
+        try:
+            estimates.append(_crossing(log_scale[pick], dimensions[pick], min_rise)[0])
+        except ValueError:
+            continue
+    spread = float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan")
+    return {
+        "crossover": float(10**centre),
+        "log10_crossover": centre,
+        "log10_crossover_stderr": spread,
+        "peak": peak,
+        "level": level,
+        "resamples_used": len(estimates),
+    }
+
+
+def step_crossover(x: Any, y: Any, yerr: Any, *, resamples: int = 200, seed: int = 0) -> dict[str, float]:
+    """Where a rising sequence ``y(x)`` (e.g. a window's dimension against depth) passes half its height.
+
+    ``x*`` is where ``y`` first reaches ``1 + (max y - 1) / 2`` (from 1, a smooth curve, towards the largest
+    value), interpolated linearly in ``log10 x`` between the two points around it. Its uncertainty is a
+    parametric bootstrap: ``y`` redrawn with independent normal errors ``yerr`` (one sigma), the crossing
+    recomputed, the standard deviation of ``log10 x*`` reported. Raises ``ValueError`` when ``y`` starts above
+    half height or never rises by 0.15.
+    """
+    x = as_float_array("x", x)
+    y = as_float_array("y", y)
+    yerr = as_float_array("yerr", yerr, minimum=0.0)
+    if x.ndim != 1 or x.shape != y.shape or y.shape != yerr.shape or x.size < 3 or (x <= 0).any():
+        raise ValueError(f"x, y and yerr must be 1-D of equal length >= 3 with x > 0, got shapes {x.shape}, {y.shape}")
+    order = np.argsort(x)
+    log_x, y, yerr = np.log10(x[order]), y[order], yerr[order]
+
+    def crossing(values: np.ndarray) -> float:
+        top = int(np.argmax(values))
+        rise = values[top] - 1.0
+        if rise < 0.15:
+            raise ValueError(f"no rise: the values never exceed 1.15 (maximum {values[top]:.3g})")
+        level = 1.0 + rise / 2
+        first = int(np.flatnonzero(values[: top + 1] >= level)[0])
+        if first == 0:
+            raise ValueError("the first value is already above half height: the crossover is below the data")
+        x0, x1, y0, y1 = log_x[first - 1], log_x[first], values[first - 1], values[first]
+        return float(x0 + (level - y0) * (x1 - x0) / (y1 - y0))
+
+    centre = crossing(y)
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(check_int("resamples", resamples, minimum=0)):
+        try:
+            estimates.append(crossing(y + rng.normal(0.0, 1.0, y.size) * yerr))
+        except ValueError:
+            continue
+    spread = float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan")
+    return {
+        "crossover": float(10**centre),
+        "log10_crossover": centre,
+        "log10_crossover_stderr": spread,
+        "resamples_used": len(estimates),
+    }

@@ -20,12 +20,10 @@ import xarray as xr
 
 from .arch import get_arch
 from .common import check_choice, check_output, save_figure, write_zarr
-from .metrics import METRICS
+from .metrics import FORWARD_METRICS, METRICS
 
 __all__ = ["compute_landscape", "landscape_metrics", "make_network", "write_landscape"]
 
-# Metrics that take the forward options ``inputs`` and ``eps`` (the team's forward family).
-_FORWARD_PREFIX = "forward"
 
 
 def landscape_metrics() -> tuple[str, ...]:
@@ -85,7 +83,7 @@ def compute_landscape(
         Dims ``(sigma_w, sigma_b)``, named by the engine, with ``metric`` and provenance attributes.
     """
     metric = check_choice("metric", metric, landscape_metrics())
-    forward = metric.startswith(_FORWARD_PREFIX)
+    forward = metric in FORWARD_METRICS
     if not forward and inputs != "independent":
         raise ValueError(f"inputs applies to the forward metrics only, got inputs={inputs!r} with metric={metric!r}")
     options: dict[str, Any] = {"inputs": inputs, "eps": eps} if forward else {}

@@ -21,6 +21,8 @@ Conventions
   ``x1 + eps * g`` and ``A_1 x`` are formed in float64 before the cast to the working dtype.
 * Metrics (:data:`infoprop._src.metrics.METRICS`; :meth:`RandomNetwork.landscape` dispatches on the name):
   ``forward``: ``L^(d) = ||h^d(x1) - h^d(x2)||^2 / N`` (pre-activations, squared, per neuron);
+  ``forward_normalised``: the seed authors' ``||phi(h^d(x1)) - phi(h^d(x2))||^2 / N`` (post-activations; the
+  same forward pass, moments taken of ``phi(h^d)``);
   ``backward``: ``L' = ||J^T g1 - J^T g2||`` with ``J = d h^D / d h^d`` evaluated at input ``x1`` and
   ``g1``, ``g2`` independent unit cotangents at layer ``D``; ``layer = 0`` means the gradient with respect to
   the input ``x`` (through all ``D`` layers). ``quantity="gradient_ratio"`` gives ``||J^T g1|| / ||g1||``;
@@ -102,6 +104,10 @@ _SLOPE_FLUSH = 2.0**-300
 # Reported float64 values below this are 0, so that no result depends on how denormal sums were rounded.
 _OUTPUT_FLOOR = 2.0**-960
 _TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
+# Ask for the intra-op thread count once, in the importing thread. Until the main thread has asked, the first
+# torch.set_num_threads(1) made by one of the engine's worker threads becomes the process-wide setting (torch
+# 2.13, measured), torch.get_num_threads() then returns 1 and _run would use one worker on every machine.
+torch.get_num_threads()
 
 ProgressFn = Callable[[int, int], None]
 # Memory per grid point of one evaluation: point arrays, per-point moments (4 float64 per recorded layer), the
@@ -619,17 +625,27 @@ class RandomNetwork:
 
     # ------------------------------------------------------------------------------------ forward
     def _forward_block(
-        self, sw: np.ndarray, sb: np.ndarray, inputs: str, eps: float, layers: list[int], early_exit: bool
+        self,
+        sw: np.ndarray,
+        sb: np.ndarray,
+        inputs: str,
+        eps: float,
+        layers: list[int],
+        early_exit: bool,
+        post_activation: bool = False,
     ) -> np.ndarray:
         """Moments ``(q11, q22, q12, L)`` at ``layers`` for one block; shape ``(points, len(layers), 4)``.
 
-        With ``early_exit`` (used by :meth:`forward`) only ``L`` is computed; the q's stay 0.
+        With ``early_exit`` (used by :meth:`forward`) only ``L`` is computed; the q's stay 0. With
+        ``post_activation`` (:meth:`forward_normalised`) the moments are those of ``phi(h^d)``, not ``h^d``.
         """
         n, npts = self.width, sw.size
         dev, dt = self.device, self._tdtype
         out = np.zeros((npts, len(layers), 4))
         if 0 in layers:
             x1, x2 = self.inputs(inputs, eps)
+            if post_activation:
+                x1, x2 = (self._phi(torch.as_tensor(x)).numpy() for x in (x1, x2))
             d = x1 - x2
             out[:, layers.index(0)] = [x1 @ x1 / n, x2 @ x2 / n, x1 @ x2 / n, d @ d / n]
         record = {layer: i for i, layer in enumerate(layers) if layer > 0}
@@ -648,7 +664,8 @@ class RandomNetwork:
             if layer > 1:
                 h, _ = self._step(layer, h, swt, p)
             if layer in record:
-                out[active, record[layer]] = self._moments(h, full=not early_exit)
+                state = self._phi(h) if post_activation else h
+                out[active, record[layer]] = self._moments(state, full=not early_exit)
             if early_exit and layer % _EXIT_CHECK == 0 and layer < last:
                 half = active.size
                 # equal states (a - b == 0 exactly; NaN and inf - inf are not 0) stay equal: L is 0 from here on
@@ -693,13 +710,18 @@ class RandomNetwork:
         block_size: int | None,
         progress: ProgressFn | None,
         early_exit: bool,
+        post_activation: bool = False,
     ) -> tuple[np.ndarray, _Layout, list[int], bool]:
         """Run :meth:`_forward_block` over the grid: per point ``(q11, q22, q12, L)`` at each requested layer."""
         sw, sb, layout = self._points(sigma_w, sigma_b, grid)
         layer_list, keep = self._layers(layers, self.depth)
         block = self._block_size(block_size)
         values = self._run(
-            lambda w, b: self._forward_block(w, b, inputs, eps, layer_list, early_exit), sw, sb, block, progress
+            lambda w, b: self._forward_block(w, b, inputs, eps, layer_list, early_exit, post_activation),
+            sw,
+            sb,
+            block,
+            progress,
         )
         return values, layout, layer_list, keep
 
@@ -754,6 +776,51 @@ class RandomNetwork:
             "forward", info.long_name, info.units, inputs=inputs, eps=eps if inputs == "perturbed" else None
         )
         return self._wrap(values, layout, layer_list, keep, "forward", attrs)
+
+    def forward_normalised(
+        self,
+        sigma_w: Any,
+        sigma_b: Any,
+        *,
+        inputs: str = "independent",
+        eps: float = 1e-5,
+        layers: int | Sequence[int] | None = None,
+        grid: bool = True,
+        block_size: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> xr.DataArray:
+        """Metric ``forward_normalised``: ``L_post^(d) = ||phi(h^d(x1)) - phi(h^d(x2))||^2 / N`` (seed authors').
+
+        The squared distance of the two inputs' **post-activations** at layer ``d``, per neuron. This is the
+        quantity the seed paper's code thresholds for the MLP (its ``mode="rand"`` state is
+        ``phi(h) / sqrt(N)`` and its metric the squared distance of the final states; same inputs ``q^0 = 1``,
+        same ``h`` recursion), so a threshold on it means what the paper's ``tau`` means. It is bounded
+        (``<= 4`` for erf, ``phi`` in ``[-1, 1]``), whereas ``L`` grows with ``q*``. Relation to
+        :meth:`forward` ``L``: the next layer's ``L^(d+1) = sigma_w^2 ||A_{d+1} (phi(h1) - phi(h2))||^2 / N``
+        (the bias cancels), so ``E_A L^(d+1) = sigma_w^2 L_post^(d)`` over the draw of ``A_{d+1}``, with
+        equality for every draw when ``A`` is orthogonal; for small differences
+        ``L_post^(d) ~ <phi'(h^d)^2> L^(d)``, and for erf ``L_post <= (4/pi) L`` always. ``d = 0`` gives
+        ``||phi(x1) - phi(x2)||^2 / N``.
+
+        The seed code's CNN and FDF/FDFD states are ``phi(h)`` and ``sqrt(2) phi(h)`` without the ``1/sqrt(N)``,
+        so their published values for those arches are ``N`` and ``2N`` times this (and their first layer
+        acts on a unit-norm input, ``q^0 = 1/N``); this method uses one normalisation for every architecture.
+
+        The same forward pass as :meth:`forward` (one :meth:`_step` per layer, the same early exit: equal states
+        have equal post-activations); only the recorded moments are taken of ``phi(h^d)``. Arguments and return
+        value as in :meth:`forward`; ``name`` and the ``metric`` attribute are ``"forward_normalised"``.
+        """
+        inputs = check_choice("inputs", inputs, INPUTS)
+        eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
+        values, layout, layer_list, keep = self._forward(
+            sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=True, post_activation=True
+        )
+        values = self._check_finite(values[..., 3], "normalised forward divergence")
+        info = METRIC_INFO["forward_normalised"]
+        attrs = self._attrs(
+            "forward_normalised", info.long_name, info.units, inputs=inputs, eps=eps if inputs == "perturbed" else None
+        )
+        return self._wrap(values, layout, layer_list, keep, "forward_normalised", attrs)
 
     def moments(
         self,

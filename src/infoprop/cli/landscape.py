@@ -9,7 +9,7 @@ import numpy as np
 import typer
 
 from .._src.arch import ARCHITECTURES
-from .._src.metrics import METRICS
+from .._src.metrics import FORWARD_METRICS, METRICS
 from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar, sigma_grid
 
 DEFAULT_RANGE = "0:4:256"
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="Bias VARIANCE range.")] = None,
         metric: Annotated[str, typer.Option("--metric", help=" | ".join(METRICS) + ".")] = "forward",
-        inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward only).")] = (
+        inputs: Annotated[str, typer.Option("--inputs", help="independent | perturbed (forward metrics only).")] = (
             "independent"
         ),
         eps: Annotated[float, typer.Option("--eps", help="Perturbation size for --inputs perturbed.")] = 1e-5,
@@ -81,8 +81,10 @@ def register(app: typer.Typer) -> None:
             check_output(plot, "figure", overwrite=overwrite, name="--plot")
         sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, DEFAULT_RANGE, DEFAULT_RANGE)
         check_choice("--metric", metric, METRICS)
-        if metric != "forward" and inputs != "independent":
-            raise ValueError(f"--inputs applies to --metric forward only, got --metric {metric}")
+        if metric not in FORWARD_METRICS and inputs != "independent":
+            raise ValueError(
+                f"--inputs applies to the forward metrics only ({', '.join(FORWARD_METRICS)}), got --metric {metric}"
+            )
         if kernel_size is not None and get_arch(arch).operator != "conv":
             raise ValueError(f"--kernel-size applies to --arch cnn only, got --arch {arch}")
         net = make_network(

@@ -1,4 +1,4 @@
-"""`infoprop report`: the frontier report on built-in defaults (the README's main command), or on a stored landscape."""
+"""`infoprop report`: the frontier report at the seed paper's setting (the README's main command), or on a store."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from .._src.report import DEFAULTS
-from ._common import MaxMemory, Overwrite, apply_max_memory
+from .._src.report import DEFAULTS, REPORT_METRICS
+from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar
 
 _GRID = f"0:{DEFAULTS['sigma_max']:g}:{DEFAULTS['resolution']}"
+_SIDES = ",".join(f"{s:g}" for s in DEFAULTS["sides"])
 
 
 def report(
@@ -24,48 +25,61 @@ def report(
     activation: Annotated[str, typer.Option("--activation", help="Activation name.")] = DEFAULTS["activation"],
     width: Annotated[int, typer.Option("--width", help="Network width N.")] = DEFAULTS["width"],
     depth: Annotated[int, typer.Option("--depth", help="Network depth D.")] = DEFAULTS["depth"],
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="forward_normalised (the seed authors' post-activation divergence: their tau) | forward (L) "
+            f"[{DEFAULTS['metric']}]; with --from: the store's variable, if it has several.",
+        ),
+    ] = None,
     sigma_w: Annotated[
-        str | None, typer.Option("--sigma-w", help=f"sigma_w std range start:stop:count [{_GRID}].")
+        str | None, typer.Option("--sigma-w", help=f"Full-view sigma_w std range start:stop:count [{_GRID}].")
     ] = None,
     sigma_w2: Annotated[str | None, typer.Option("--sigma-w2", help="sigma_w^2 variance range instead.")] = None,
     sigma_b: Annotated[
-        str | None, typer.Option("--sigma-b", help=f"sigma_b std range start:stop:count [{_GRID}].")
+        str | None, typer.Option("--sigma-b", help=f"Full-view sigma_b std range start:stop:count [{_GRID}].")
     ] = None,
     sigma_b2: Annotated[str | None, typer.Option("--sigma-b2", help="sigma_b^2 variance range instead.")] = None,
+    sides: Annotated[
+        str,
+        typer.Option("--sides", help=f"Zoom window sides, decreasing, comma-separated; 'none': no zoom [{_SIDES}]."),
+    ] = _SIDES,
+    zoom_resolution: Annotated[
+        int, typer.Option("--zoom-resolution", help="Points per axis of every zoom window (>= 129).")
+    ] = DEFAULTS["zoom_resolution"],
     seed: Annotated[int, typer.Option("--seed", help="Seed of the network draw.")] = DEFAULTS["seed"],
     threshold: Annotated[
-        float, typer.Option("--threshold", help="tau on L (not log10) for the boundary and mean-field comparison.")
+        float,
+        typer.Option("--threshold", help="Frontier tau on the metric (not log10): drawn, followed by the zooms."),
     ] = DEFAULTS["threshold"],
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")] = True,
     source: Annotated[
         Path | None,
         typer.Option(
             "--from",
-            help="Zarr store to take L from instead of drawing a network: a sweep store, `infoprop landscape --out` "
-            "or a report's landscape.zarr (network parameters come from its provenance).",
+            help="Zarr store to take the full view from instead of computing it: a sweep store, `infoprop landscape "
+            "--out` or a report's landscape.zarr (the network is re-drawn from its provenance for the zooms).",
         ),
     ] = None,
     select: Annotated[
         list[str] | None,
         typer.Option("--select", help="With --from: key=value, one per sweep axis or extra dim (repeatable)."),
     ] = None,
-    metric: Annotated[
-        str | None, typer.Option("--metric", help="With --from: the store's variable, if it has several.")
-    ] = None,
     overwrite: Overwrite = False,
     max_memory: MaxMemory = None,
 ) -> None:
-    """Frontier report: landscape, mean-field line, boundary, dimension, disagreement -> OUT (about a minute)."""
+    """Frontier report: full view and zoom windows, dimension by both estimators vs the paper -> OUT."""
     from .._src.report import frontier_report
     from ._common import sigma_grid
 
     apply_max_memory(max_memory)
+    side_list = _parse_sides(sides)
     if source is None:
-        for flag, value in (("--select", select), ("--metric", metric)):
-            if value:
-                raise ValueError(f"{flag} applies only together with --from STORE, got {flag} {value!r}")
+        if select:
+            raise ValueError(f"--select applies only together with --from STORE, got --select {select!r}")
         sw, sb = sigma_grid(sigma_w, sigma_w2, sigma_b, sigma_b2, _GRID, _GRID)
-        where = {"sigma_w": sw, "sigma_b": sb}
+        where = {"sigma_w": sw, "sigma_b": sb, "metric": DEFAULTS["metric"] if metric is None else metric}
     else:
         grid_flags = {"--sigma-w": sigma_w, "--sigma-w2": sigma_w2, "--sigma-b": sigma_b, "--sigma-b2": sigma_b2}
         for flag, value in grid_flags.items():
@@ -82,69 +96,86 @@ def report(
         depth=depth,
         seed=seed,
         threshold=threshold,
+        sides=side_list,
+        zoom_resolution=zoom_resolution,
         overwrite=overwrite,
         **where,
     )
-    if progress and source is None:  # a stored landscape is not computed: no progress to show
-        summary = _with_progress(out, kwargs)
-    else:
-        summary = frontier_report(out, **kwargs)
+    # the bar appears with the first evaluated grid point: an error before any work stays the only line on stderr
+    with progress_bar("landscape and zoom windows", "grid points", enabled=progress) as advance:
+        summary = frontier_report(out, progress=advance, **kwargs)
     _print_summary(out, summary)
 
 
-def _with_progress(out: Path, kwargs: dict) -> dict:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _parse_sides(text: str) -> list[float]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--sides must be comma-separated numbers or 'none', got {text!r}") from None
 
-    from .._src.report import frontier_report
-    from ._common import console
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:  # an error stays the only line on stderr
-        task = bar.add_task("landscape", total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        summary = frontier_report(out, progress=advance, **kwargs)
-        bar.update(task, description="landscape, box counting, files: done")
-    return summary
+def _number(entry: dict) -> str:
+    if entry.get("dimension") is None:
+        return "no resolved frontier"
+    return f"{entry['dimension']:.2f} ± {entry['stderr']:.2f}"
 
 
 def _print_summary(out: Path, summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    p, d = summary["parameters"], summary["dimension"]
+    p = summary["parameters"]
     table = Table(
-        title=f"Fractal frontier: {p['arch'].upper()}, {p['activation']}, N = {p['width']}, "
-        f"D = {p['depth']}, seed {p['seed']}"
+        title=f"Fractal frontier: {p['arch'].upper()}, {p['activation']}, N = {p['width']}, D = {p['depth']}, "
+        f"seed {p['seed']}, metric {p['metric']}"
     )
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    table.add_row(
-        "grid (sigma_w x sigma_b, std)",
-        f"[{p['sigma_w'][0]:g}, {p['sigma_w'][1]:g}] x "
-        f"[{p['sigma_b'][0]:g}, {p['sigma_b'][1]:g}], {p['sigma_w'][2]} x {p['sigma_b'][2]}",
+    table.add_column("window (sigma_w x sigma_b, std)")
+    table.add_column(f"robust @ tau = {p['threshold']:g}", justify="right")
+    table.add_column("robust, median over tau", justify="right")
+    table.add_column("authors' estimator, max over tau", justify="right")
+    table.add_column("paper", justify="right")
+    for level in summary["levels"]:
+        w = level["window"]
+        window = (
+            f"{level['label']}: [{w['sigma_w'][0]:.4g}, {w['sigma_w'][1]:.4g}] x "
+            f"[{w['sigma_b'][0]:.4g}, {w['sigma_b'][1]:.4g}], {level['resolution'][0]}^2"
+        )
+        authors = level["authors"]
+        author_text = _number(authors)
+        if authors["dimension"] is not None:
+            author_text += f" at tau* = {authors['threshold']:.3g}" + ("" if authors["interior"] else " (edge!)")
+        median = level["robust_median"]
+        table.add_row(
+            window,
+            _number(level["robust_at_threshold"]),
+            _number(median) + f" ({median['resolved_thresholds']} tau)",
+            author_text,
+            "-" if level["paper"] is None else f"{level['paper']:.2f}",
+        )
+    Console(width=160).print(table)
+    sweep = summary["levels"][0]["robust_median"]["thresholds"]
+    print(
+        f"tau sweep: {sweep[2]} values, quarter decades from {sweep[0]:.3g} to {sweep[1]:.3g} (past the largest L); "
+        "uncertainties: robust = local-slope spread, authors' = OLS standard error"
     )
-    table.add_row(
-        "frontier dimension (robust, median over tau)",
-        f"{d['recommended']:.3f} ± {d['recommended_stderr']:.3f} ({d['resolved_thresholds']} tau)",
-    )
-    table.add_row(
-        "authors' rule (1..48 px OLS, max over tau)",
-        f"{d['authors']:.3f} ± {d['authors_stderr']:.3f} at tau = {d['authors_threshold']:.3g}",
-    )
-    for estimator, result in d["at_threshold"].items():
-        value = "no boundary" if result["dimension"] is None else f"{result['dimension']:.3f} ± {result['stderr']:.3f}"
-        table.add_row(f"dimension at tau = {p['threshold']:g} ({estimator})", value)
-    table.add_row(f"boundary cells at tau = {p['threshold']:g}", str(summary["boundary_cells"]))
-    disagreement = summary["mean_field_disagreement"]
-    table.add_row(
-        "disagreement with mean field (chi_1 < 1)",
-        "none: this arch has no mean-field critical line" if disagreement is None else f"{100 * disagreement:.1f} %",
-    )
-    table.add_row("written to", f"{out}/ ({', '.join(summary['files'].values())})")
-    Console(width=120).print(table)
+    between = [lv["between_fraction"] for lv in summary["levels"]]
+    if all(b is not None for b in between):
+        print(
+            f"points with {p['threshold']:g} < L <= tau* (ordered for the authors' rule, not at tau = "
+            f"{p['threshold']:g}): "
+            + ", ".join(f"{100 * b:.0f} %" for b in between)
+            + " of each window; docs/fractal.md explains the difference"
+        )
+    if summary["mean_field_disagreement"] is None:
+        print(f"disagreement with mean field: not defined ({summary['mean_field_note']})")
+    else:
+        print(
+            f"disagreement with mean field (chi_1 < 1) at tau = {p['threshold']:g}, full view: "
+            f"{100 * summary['mean_field_disagreement']:.1f} %"
+        )
+    print(f"written to {out}/ ({', '.join(summary['files'].values())})")
 
 
 def parse_selection(items: list[str] | None) -> dict[str, int | str]:
@@ -165,3 +196,6 @@ def parse_selection(items: list[str] | None) -> dict[str, int | str]:
 def register(app: typer.Typer) -> None:
     """Add ``infoprop report`` to ``app``."""
     app.command("report")(report)
+
+
+__all__ = ["REPORT_METRICS", "parse_selection", "register", "report"]

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..arch import get_arch
 from ..common import check_int, check_memory, check_output, remove_output, resolve_device
+from ..metrics import FORWARD_METRICS
 from .spec import SweepSpec, Tile, load_spec
 from .store import (
     check_store,
@@ -229,8 +230,8 @@ def evaluate_tile(spec: SweepSpec, tile: Tile) -> dict[str, Any]:
     sigma_w, sigma_b = spec.sigma_w[rows], spec.sigma_b[cols]
     values = {}
     for metric in spec.metrics:
-        # the spec's inputs/eps are options of the forward metric
-        metric_options = {"inputs": options["inputs"], "eps": options["eps"]} if metric == "forward" else {}
+        # the spec's inputs/eps are options of the forward metrics
+        metric_options = {"inputs": options["inputs"], "eps": options["eps"]} if metric in FORWARD_METRICS else {}
         values[metric] = network.landscape(metric, sigma_w, sigma_b, **metric_options)
     return values
 
