@@ -129,6 +129,21 @@ def test_kinked_correlation_fixed_point_matches_direct_quadrature():
     assert mf.chi_c(sw, sb) == pytest.approx(sw**2 * _kernel_reference(q, c_ref, dphi, (-1, 1)), rel=1e-9)
 
 
+@pytest.mark.parametrize("method", ["fast", "quadrature"])
+def test_elu_chaotic_correlation_fixed_point_matches_direct_quadrature(method):
+    """elu (kink at 0) in the chaotic phase: c* < 1 against brentq on nested scipy quadrature (was an IndexError)."""
+    sw, sb = 1.3, 0.05
+    mf = MeanField("elu", method=method)
+    q = mf.q_star(sw, sb)
+    phi, dphi = (lambda x: x if x > 0 else math.expm1(x)), (lambda x: 1.0 if x > 0 else math.exp(x))
+    c_ref = optimize.brentq(
+        lambda c: (sw**2 * _kernel_reference(q, c, phi, (0,)) + sb**2) / q - c, 0.0, 0.999, xtol=1e-14
+    )
+    assert c_ref < 0.99  # the point is chaotic: a correlation fixed point below 1 exists
+    assert mf.c_star(sw, sb) == pytest.approx(c_ref, rel=1e-9)
+    assert mf.chi_c(sw, sb) == pytest.approx(sw**2 * _kernel_reference(q, c_ref, dphi, (0,)), rel=1e-9)
+
+
 @pytest.mark.parametrize("eps", [1e-9, 1e-5, 1e-2, 0.5, 1.0])
 def test_pair_quadrature_near_c_one_matches_arc_cosine_kernel(eps):
     """The numeric 2-D path (kernels removed) keeps relative precision of E[(phi(u1) - phi(u2))^2] as c -> 1."""

@@ -317,6 +317,7 @@ class _Quadrature:
         q, eps = np.broadcast_arrays(np.asarray(q, dtype=np.float64), np.asarray(eps, dtype=np.float64))
         c = 1.0 - eps if c is None else np.broadcast_to(c, q.shape)
         out = np.array([self.pair_one(a, a, b, integrands, d) for a, b, d in zip(q.ravel(), eps.ravel(), c.ravel())])
+        out = out.reshape(-1, 3)  # no points gives a 1-D empty array
         return tuple(out[:, i].reshape(q.shape) for i in range(3))
 
 
