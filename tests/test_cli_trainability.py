@@ -10,19 +10,31 @@ import xarray as xr
 
 from infoprop.cli import main
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small matrices: two threads only spin-wait for each other on a busy machine.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TINY = ["--data", "digits", "--depth", "4", "--sigma-w2", "0.5:4:3", "--sigma-b2", "0.05"]
 
 
 def test_predict_train_compare_end_to_end(tmp_path, capsys):
     pred, truth = tmp_path / "pred.zarr", tmp_path / "truth.zarr"
-    assert main(["trainability", "predict", *TINY, "--steps", "20", "--eval-images", "30", "--out", str(pred),
+    assert main(["trainability", "predict", *TINY, "--eval-images", "30", "--out", str(pred),
                  "--plot", str(tmp_path / "pred.png")]) == 0
-    assert main(["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--train-size", "300",
-                 "--out", str(truth)]) == 0
+    assert main(["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--lr", "0.01,0.05",
+                 "--search", "grid", "--train-size", "300", "--out", str(truth)]) == 0
     assert main(["trainability", "compare", str(pred), str(truth), "--plot", str(tmp_path / "cmp.png"),
                  "--out", str(tmp_path / "cmp.zarr")]) == 0
     out = capsys.readouterr().out
-    assert "agreement:" in out and "critical sigma_w^2" in out
+    assert "null rule (chosen): agreement" in out and "seed rule: agreement" in out and "critical sigma_w^2" in out
     for png in ("pred.png", "cmp.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     p = xr.open_zarr(pred)
@@ -31,15 +43,26 @@ def test_predict_train_compare_end_to_end(tmp_path, capsys):
     np.testing.assert_allclose(p.sigma_w2.values, [0.5, 2.25, 4.0], rtol=1e-14)
     assert json.loads(p.attrs["parameters"])["sigma_b"] == pytest.approx(np.sqrt(0.05), rel=1e-14)
     t = xr.open_zarr(truth)
-    assert json.loads(t.attrs["parameters"])["train_size"] == 300
-    assert t.depth.values.tolist() == [2, 4] and t.accuracy.shape == (3, 2)
+    params = json.loads(t.attrs["parameters"])
+    assert params["train_size"] == 300 and params["lr"] == [0.01, 0.05] and params["search"] == "grid"
+    assert t.depth.values.tolist() == [2, 4] and t.accuracy.shape == (3, 2, 2, 2)
     c = xr.open_zarr(tmp_path / "cmp.zarr")
-    assert 0.0 <= float(c.agreement) <= 1.0
+    assert c.agreement.dims == ("rule",) and np.all((c.agreement >= 0) & (c.agreement <= 1))
+
+
+def test_predict_options_reach_the_library(tmp_path):
+    out = tmp_path / "p.zarr"
+    assert main(["trainability", "predict", "--data", "digits", "--depth", "3", "--sigma-w2", "1:2:2",
+                 "--decoder", "adam", "--steps", "3", "--rule", "seed", "--activation", "erf", "--null-z", "2.5",
+                 "--bootstrap", "50", "--eval-images", "20", "--strip-images", "1", "--out", str(out)]) == 0
+    params = json.loads(xr.open_zarr(out).attrs["parameters"])
+    assert (params["decoder"], params["rule"], params["activation"], params["null_z"], params["bootstrap"],
+            params["steps"]) == ("adam", "seed", "erf", 2.5, 50, 3)
 
 
 def test_sigma_w_std_flag_matches_variance_flag(tmp_path):
     a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
-    common = ["--data", "digits", "--depth", "3", "--steps", "5", "--eval-images", "20", "--strip-images", "1"]
+    common = ["--data", "digits", "--depth", "3", "--eval-images", "20", "--strip-images", "1"]
     assert main(["trainability", "predict", *common, "--sigma-w2", "1:4:2", "--sigma-b", "0.2", "--out", str(a)]) == 0
     assert main(["trainability", "predict", *common, "--sigma-w", "1:2:2", "--sigma-b2", "0.04", "--out", str(b)]) == 0
     xr.testing.assert_allclose(xr.open_zarr(a).relative_entropy, xr.open_zarr(b).relative_entropy, rtol=1e-6)
@@ -61,6 +84,10 @@ def test_sigma_w_std_flag_matches_variance_flag(tmp_path):
         ["trainability", "train", "--train-size", "0", "--out", "x.zarr"],
         ["trainability", "predict", "--pool", "3", "--out", "x.zarr"],
         ["trainability", "train", "--device", "tpu", "--out", "x.zarr"],
+        ["trainability", "train", "--lr", "0.1,fast", "--out", "x.zarr"],
+        ["trainability", "train", "--search", "random", "--out", "x.zarr"],
+        ["trainability", "predict", "--decoder", "lbfgs", "--out", "x.zarr"],
+        ["trainability", "predict", "--rule", "eyeball", "--out", "x.zarr"],
         ["trainability", "compare", "missing-pred.zarr", "missing-truth.zarr"],
         ["trainability", "predict", "--no-such-option"],
     ],
