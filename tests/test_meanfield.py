@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from types import SimpleNamespace
@@ -307,11 +308,26 @@ def test_phase_labels_and_documented_edge_values():
     assert gelu.phase_diagram([3.0], [0.1]).phase.item() == UNBOUNDED
 
 
+def _erf_chi1_reference(sw: float, sb: float) -> float:
+    """erf in closed form: q* solves q = sigma_w^2 (2/pi) arcsin(2q / (1 + 2q)) + sigma_b^2 (brentq here), and
+    chi_1 = sigma_w^2 E[phi'(u)^2] = sigma_w^2 4 / (pi sqrt(1 + 4 q*))."""
+    def excess(q):
+        return sw**2 * 2 / math.pi * math.asin(2 * q / (1 + 2 * q)) + sb**2 - q
+
+    q = optimize.brentq(excess, 1e-300 if sb == 0 else sb**2 / 2, 10 * (sw**2 + sb**2) + 1, xtol=1e-15, rtol=1e-15)
+    return sw**2 * 4 / (math.pi * math.sqrt(1 + 4 * q))
+
+
 def test_scalars_give_floats_and_arrays_broadcast():
     mf = MeanField("erf")
     assert isinstance(mf.q_star(1.0, 0.1), float)
-    out = mf.chi1(np.array([[1.0], [2.0]]), np.array([0.0, 0.5, 1.0]))
+    sw, sb = np.array([[1.5], [2.0]]), np.array([0.0, 0.5, 1.0])
+    out = mf.chi1(sw, sb)
     assert out.shape == (2, 3)
+    # each broadcast entry is the closed-form value at its own (sigma_w, sigma_b): no mixed-up axes
+    for i in range(2):
+        for j in range(3):
+            assert out[i, j] == pytest.approx(_erf_chi1_reference(sw[i, 0], sb[j]), rel=1e-10), (i, j)
 
 
 def test_phase_diagram_dataset_is_self_describing(tmp_path):
@@ -347,7 +363,13 @@ def test_progress_callback_reports_rows():
     MeanField("erf").phase_diagram(
         np.linspace(0, 3, 7), np.linspace(0, 1, 3), progress=lambda d, t: seen.append((d, t))
     )
-    assert seen[-1] == (7, 7)
+    # after each block of sigma_w rows: done increases to the total, which stays fixed
+    assert seen[-1] == (7, 7) and all(total == 7 for _, total in seen)
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen))
+    # trajectory: progress(done_layers, last_layer) after each layer
+    layers = []
+    MeanField("erf").trajectory([1.0, 2.0], 0.3, depth=5, progress=lambda d, t: layers.append((d, t)))
+    assert layers == [(layer, 5) for layer in range(1, 6)]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -383,7 +405,8 @@ def test_bad_constructor_arguments():
 
 def test_trajectory_keeps_only_the_requested_layers_with_identical_values():
     mf = MeanField("tanh")
-    sw, sb = np.linspace(0.5, 3.0, 6), np.linspace(0.0, 1.5, 4)
+    # ordered and chaotic points, sigma_b = 0 and > 0 (tanh's numeric pair kernel costs ~1 s per point at depth 25)
+    sw, sb = np.array([0.5, 1.75, 3.0]), np.array([0.0, 1.5])
     full = mf.trajectory(sw, sb, depth=25)
     kept = mf.trajectory(sw, sb, depth=25, layers=[25, 1, 0])
     assert list(kept["layer"].values) == [25, 1, 0]

@@ -365,7 +365,8 @@ def test_values_do_not_depend_on_the_callers_denormal_mode(dtype):
     default = metrics()
     assert (default[0][..., -1] == 0).any()
     try:
-        assert torch.set_flush_denormal(True)
+        if not torch.set_flush_denormal(True):  # the CPU has no flush-to-zero mode: nothing can depend on it
+            pytest.skip("torch.set_flush_denormal is not supported on this CPU")
         flushed = metrics()
     finally:
         torch.set_flush_denormal(False)
