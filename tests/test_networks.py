@@ -651,3 +651,29 @@ def test_wide_resnet_follows_the_residual_mean_field_recursion():
         assert abs(q.mean()) < 0.03, (p, q.mean())
         assert abs(l.mean()) < 0.06, (p, l.mean())
         assert abs(c.mean()) < 0.04, (p, c.mean())
+
+
+def test_engine_uses_every_core_from_a_thread_of_its_own():
+    """A thread started after the engine ran (a web server's worker) sees torch.get_num_threads() == 1 under
+    torch 2.13; the engine must still use the main thread's count there, and give the same values."""
+    import threading
+
+    from infoprop._src.networks import cpu_workers
+
+    main_threads = torch.get_num_threads()
+    if main_threads < 2:
+        pytest.skip("needs 2 or more CPU threads")
+    net = RandomNetwork("mlp", 16, 6, seed=3)
+    axis = np.linspace(0.5, 3.0, 24)
+    expected = net.forward(axis, axis).values  # runs the engine's workers first
+    seen = {}
+
+    def in_thread():
+        seen["workers"] = cpu_workers()
+        seen["values"] = net.forward(axis, axis).values
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    assert seen["workers"] == main_threads
+    np.testing.assert_array_equal(seen["values"], expected)

@@ -44,7 +44,7 @@ Engine and determinism
 Grid points are processed in blocks; inside a block the layers are looped over with one layer step
 (:meth:`RandomNetwork._step`: one matrix product, or one batched FFT chain, per layer for all states of the
 block, forward states and tangents together). Backward passes use its transpose (:meth:`RandomNetwork._step_t`).
-Blocks run concurrently on ``torch.get_num_threads()`` worker threads with one intra-op thread each. The value
+Blocks run concurrently on :func:`cpu_workers` worker threads with one intra-op thread each. The value
 at a grid point does not depend on the block size, on which points share its block, on the early exit, or on
 the number of threads:
 
@@ -65,6 +65,7 @@ there on; such points are dropped from the block (compaction).
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +108,18 @@ _TORCH_DTYPE = {"float32": torch.float32, "float64": torch.float64}
 # Ask for the intra-op thread count once, in the importing thread. Until the main thread has asked, the first
 # torch.set_num_threads(1) made by one of the engine's worker threads becomes the process-wide setting (torch
 # 2.13, measured), torch.get_num_threads() then returns 1 and _run would use one worker on every machine.
-torch.get_num_threads()
+# A thread started later (a web server's worker thread, a user's thread pool) sees 1 as well once the engine's
+# workers have run (measured: the explorer computed at half speed on 2 cores), so outside the main thread the
+# engine uses the count seen here.
+_IMPORT_THREADS = torch.get_num_threads()
+
+
+def cpu_workers() -> int:
+    """Worker threads of the CPU engine: ``torch.get_num_threads()`` in the main thread (so that a user's
+    ``torch.set_num_threads`` counts), the count seen at import in any other thread."""
+    if threading.current_thread() is threading.main_thread():
+        return max(1, torch.get_num_threads())
+    return max(1, _IMPORT_THREADS)
 
 ProgressFn = Callable[[int, int], None]
 # Memory per grid point of one evaluation: point arrays, per-point moments (4 float64 per recorded layer), the
@@ -512,7 +524,7 @@ class RandomNetwork:
         if block_size is None:
             block_size = max(_POINT_QUANTUM, _BLOCK_ELEMENTS // (2 * self.width))
             if per_point_bytes:
-                budget = _BACKWARD_BYTES // max(1, torch.get_num_threads())  # one block in flight per worker
+                budget = _BACKWARD_BYTES // cpu_workers()  # one block in flight per worker
                 block_size = min(block_size, max(_POINT_QUANTUM, budget // per_point_bytes))
         block_size = check_int("block_size", block_size, minimum=1)
         return -(-block_size // _POINT_QUANTUM) * _POINT_QUANTUM
@@ -527,7 +539,7 @@ class RandomNetwork:
     ) -> np.ndarray:
         """Evaluate ``block_fn`` on padded blocks of points; returns an array ``(points, ...)``.
 
-        On the CPU, blocks run concurrently on ``torch.get_num_threads()`` worker threads, each with ONE
+        On the CPU, blocks run concurrently on :func:`cpu_workers` worker threads, each with ONE
         intra-op thread: no operation is split across threads (so no value can depend on the thread count)
         and small per-layer operations do not pay OpenMP synchronisation.
         """
@@ -556,7 +568,7 @@ class RandomNetwork:
                         hi = mid
                 raise ValueError(f"{exc} at sigma_w = {sw[lo]:.6g}, sigma_b = {sb[lo]:.6g}") from None
 
-        workers = 1 if self.device.type == "cuda" else max(1, min(torch.get_num_threads(), len(starts)))
+        workers = 1 if self.device.type == "cuda" else min(cpu_workers(), len(starts))
         out: list[np.ndarray] = []
         with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             futures = [pool.submit(one, start) for start in starts]
