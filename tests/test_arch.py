@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from infoprop._src.arch import ARCHITECTURES, OPERATORS, PRESETS, Arch, Operator, get_arch
+from infoprop._src.arch import ARCHS, OPERATORS, PRESETS, Arch, Operator, get_arch
 from infoprop._src.metrics import METRICS
 from infoprop._src.networks import RandomNetwork
 
 
 def test_presets_and_names():
-    assert ARCHITECTURES == ("mlp", "cnn", "fdf", "fdfd", "orthogonal", "resnet")
+    assert ARCHS == ("mlp", "cnn", "fdf", "fdfd", "orthogonal", "resnet")
     assert get_arch("resnet") == Arch("dense", residual=True) and get_arch("resnet").mean_field == "residual"
     assert get_arch("mlp+residual").name == "resnet"
     assert get_arch("cnn", residual=True) == get_arch("cnn+residual") == Arch("conv", residual=True)
     assert get_arch("cnn+residual").name == "cnn+residual"
     assert get_arch("resnet", residual=False).name == "mlp"
-    assert all(PRESETS[name].name == name for name in ARCHITECTURES)
+    assert all(PRESETS[name].name == name for name in ARCHS)
     assert set(OPERATORS) == {"dense", "orthogonal", "conv", "fdf", "fdfd"}
 
 

@@ -420,9 +420,9 @@ def test_trajectory_keeps_only_the_requested_layers_with_identical_values():
 
 # --------------------------------------------------------------------------- architectures
 def test_every_finite_width_arch_has_a_mean_field_statement():
-    from infoprop._src.networks import ARCHITECTURES
+    from infoprop._src.networks import ARCHS
 
-    assert set(ARCHITECTURES) <= set(MEAN_FIELD_ARCHS)
+    assert set(ARCHS) <= set(MEAN_FIELD_ARCHS)
     for arch, kind in MEAN_FIELD_ARCHS.items():
         mf = MeanField("tanh", arch=arch)
         assert mf.arch == arch and mf.residual == (kind == "residual")

@@ -14,7 +14,7 @@ import torch
 import xarray as xr
 
 from infoprop._src.common import write_zarr
-from infoprop._src.networks import ARCHITECTURES, RandomNetwork
+from infoprop._src.networks import ARCHS, RandomNetwork
 
 STRUCTURED = ("cnn", "fdf", "fdfd")
 
@@ -166,7 +166,7 @@ def test_cnn_is_an_explicit_circulant():
     np.testing.assert_allclose(net.apply_operator(1, v).numpy(), circulant @ v, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHS)
 def test_operators_preserve_norm_in_expectation(arch):
     """E ||A v||^2 = ||v||^2: mean over 400 independent layers within 4 standard errors of 1."""
     net = RandomNetwork(arch, 24, 400, seed=11, dtype="float64")
@@ -201,7 +201,7 @@ def test_inputs_convention():
 
 
 # --------------------------------------------------------------------------- metrics vs references
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("activation", ["erf", "tanh", "relu"])
 def test_forward_divergence_matches_plain_loop(arch, activation):
     net = RandomNetwork(arch, 10, 6, activation=activation, seed=5, dtype="float64")
@@ -251,7 +251,7 @@ def _forward_only(net, x, sw, sb):
     return h
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("activation", ["erf", "relu", "gelu"])
 def test_backward_and_lyapunov_match_autograd(arch, activation):
     net = RandomNetwork(arch, 9, 5, activation=activation, seed=2, dtype="float64")
@@ -460,7 +460,7 @@ def test_nan_from_a_user_activation_names_the_first_grid_point():
 
 # --------------------------------------------------------------------------- mean field
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if a != "resnet"])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a != "resnet"])
 def test_large_width_matches_mean_field(arch):
     """N = 2000 (orthogonal: 1000, its Haar QR is slow): q^l, c^l, L^l follow the mean-field trajectory
     started from the same input moments (layer 0), layers 1..10.
@@ -528,7 +528,7 @@ def test_phase_classification_agrees_with_chi1(wide_mlp):
 
 # --------------------------------------------------------------------------- GPU
 @pytest.mark.cuda
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", ARCHS)
 def test_cuda_matches_cpu(arch):
     sw, sb = np.linspace(0.2, 3.5, 6), np.linspace(0.0, 1.5, 4)
     for dtype, rtol in (("float64", 1e-9), ("float32", 2e-3)):

@@ -11,7 +11,7 @@ import xarray as xr
 from infoprop._src import fractal
 from infoprop._src.fractal import box_dimension, dimension_summary, mixed_cells
 from infoprop._src.meanfield import MeanField
-from infoprop._src.networks import ARCHITECTURES, RandomNetwork
+from infoprop._src.networks import ARCHS, RandomNetwork
 from infoprop._src.report import DEFAULTS, frontier_report
 from infoprop.cli import main
 
@@ -166,7 +166,7 @@ def test_which_archs_have_a_mean_field_line():
 def test_report_arch_choices_come_from_the_network_registry(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path), "--no-progress", "--arch", "transformer"]) == 2
     err = capsys.readouterr().err
-    assert "arch must be one of" in err and all(repr(name) in err for name in ARCHITECTURES)
+    assert "arch must be one of" in err and all(repr(name) in err for name in ARCHS)
 
 
 @pytest.mark.parametrize(

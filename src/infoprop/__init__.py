@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     # network families (arch) and the landscape metrics
     "Arch": "infoprop._src.arch",
     "get_arch": "infoprop._src.arch",
-    "ARCHITECTURES": "infoprop._src.arch",
+    "ARCHS": "infoprop._src.arch",
     "OPERATORS": "infoprop._src.arch",
     "METRICS": "infoprop._src.metrics",
     # finite-width engine

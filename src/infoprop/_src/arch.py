@@ -40,7 +40,7 @@ import numpy as np
 from .common import check_int
 
 __all__ = [
-    "ARCHITECTURES",
+    "ARCHS",
     "OPERATORS",
     "PRESETS",
     "Arch",
@@ -351,7 +351,7 @@ PRESETS: dict[str, Arch] = {
     "resnet": Arch("dense", residual=True),
 }
 #: The preset ``arch`` names (any other operator is also available residual as ``"<name>+residual"``).
-ARCHITECTURES: tuple[str, ...] = tuple(PRESETS)
+ARCHS: tuple[str, ...] = tuple(PRESETS)
 
 
 def get_arch(arch: str | Arch, *, residual: bool | None = None) -> Arch:
@@ -366,7 +366,7 @@ def get_arch(arch: str | Arch, *, residual: bool | None = None) -> Arch:
         if arch.endswith(RESIDUAL_SUFFIX):
             base, residual_name = arch[: -len(RESIDUAL_SUFFIX)], True
         if base not in PRESETS or (residual_name and PRESETS[base].residual):
-            allowed = (*ARCHITECTURES, *(f"{n}{RESIDUAL_SUFFIX}" for n, p in PRESETS.items() if not p.residual))
+            allowed = (*ARCHS, *(f"{n}{RESIDUAL_SUFFIX}" for n, p in PRESETS.items() if not p.residual))
             raise ValueError(f"arch must be one of {allowed} or an Arch, got {arch!r}")
         found = PRESETS[base]
         if residual_name:

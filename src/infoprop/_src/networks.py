@@ -76,11 +76,11 @@ import torch
 import xarray as xr
 
 from .activations import Activation, ActivationNaNError, get_activation
-from .arch import ARCHITECTURES, Arch, Operator, get_arch
+from .arch import ARCHS, Arch, Operator, get_arch
 from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
 from .metrics import METRIC_INFO, METRICS
 
-__all__ = ["ARCHITECTURES", "METRICS", "RandomNetwork", "memory_estimate"]
+__all__ = ["ARCHS", "METRICS", "RandomNetwork", "memory_estimate"]
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INPUTS: tuple[str, ...] = ("independent", "perturbed")

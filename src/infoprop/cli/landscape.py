@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from .._src.arch import ARCHITECTURES
+from .._src.arch import ARCHS
 from .._src.metrics import FORWARD_METRICS, METRICS
 from ._common import MaxMemory, Overwrite, apply_max_memory, progress_bar, sigma_grid
 
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
     @app.command("landscape")
     def landscape(
         arch: Annotated[
-            str, typer.Option("--arch", help=f"{' | '.join(ARCHITECTURES)}, or NAME+residual (e.g. cnn+residual).")
+            str, typer.Option("--arch", help=f"{' | '.join(ARCHS)}, or NAME+residual (e.g. cnn+residual).")
         ] = "mlp",
         width: Annotated[int, typer.Option("--width", help="Width N.")] = 100,
         depth: Annotated[int, typer.Option("--depth", help="Depth D (layers).")] = 1000,

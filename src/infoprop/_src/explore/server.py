@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..._version import __version__
+from ..metrics import FORWARD_METRICS
 from .render import colour_scale, colourbar_png, critical_line, data_url, frontier, landscape_png, to_image
 from .tiles import Cancelled, TileCache, compute_level
 from .view import (
@@ -233,7 +234,7 @@ class Explorer:
                 view.metric,
                 view.sigma_w(),
                 view.sigma_b(),
-                inputs=view.inputs if view.metric.startswith("forward") else "independent",
+                inputs=view.inputs if view.metric in FORWARD_METRICS else "independent",
                 eps=view.eps,
                 progress=self._progress,
             )

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..._version import __version__
+from ..metrics import FORWARD_METRICS
 from .view import View, digest, level_slices
 
 #: Largest number of grid points in one tile (about 25 engine blocks at width 100: both cores stay busy).
@@ -211,7 +212,7 @@ def compute_level(
                 view.metric,
                 sw[tile.w],
                 sb[tile.b],
-                inputs=view.inputs if view.metric.startswith("forward") else "independent",
+                inputs=view.inputs if view.metric in FORWARD_METRICS else "independent",
                 eps=view.eps,
                 progress=lambda points, _total: check(points),
             )

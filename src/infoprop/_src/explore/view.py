@@ -25,6 +25,7 @@ import numpy as np
 
 from ..._version import __version__
 from ..common import check_choice, check_int, check_real
+from ..metrics import FORWARD_METRICS
 
 #: Largest sigma_w / sigma_b (standard deviations) a window may reach.
 SIGMA_MAX = 100.0
@@ -69,10 +70,10 @@ def registries() -> dict[str, tuple[str, ...]]:
     from ..activations import ACTIVATIONS
     from ..fractal import ESTIMATORS
     from ..landscape import landscape_metrics
-    from ..networks import ARCHITECTURES, DTYPES, INPUTS
+    from ..networks import ARCHS, DTYPES, INPUTS
 
     return {
-        "arch": tuple(ARCHITECTURES),
+        "arch": tuple(ARCHS),
         "activation": tuple(ACTIVATIONS),
         "metric": landscape_metrics(),
         "dtype": tuple(DTYPES),
@@ -178,7 +179,7 @@ class View:
             kernel = _int("kernel_size", raw["kernel_size"])
             values["kernel_size"] = check_int("kernel_size", kernel, 1, values["width"])
         values["eps"] = check_real("eps", _float("eps", raw["eps"]), 0.0, None, strict_minimum=True)
-        if values["inputs"] != "independent" and not values["metric"].startswith("forward"):
+        if values["inputs"] != "independent" and values["metric"] not in FORWARD_METRICS:
             raise ValueError(f"inputs applies to the forward metrics only, got metric {values['metric']!r}")
         for key in ("sw0", "sw1", "sb0", "sb1"):
             what = "sigma_w" if key.startswith("sw") else "sigma_b"
@@ -224,7 +225,7 @@ class View:
 
     def metric_parameters(self) -> dict[str, Any]:
         """What selects the metric on a draw (``inputs``/``eps`` only where they matter)."""
-        forward = self.metric.startswith("forward")
+        forward = self.metric in FORWARD_METRICS
         return {
             "metric": self.metric,
             "inputs": self.inputs if forward else None,
@@ -288,7 +289,7 @@ class View:
         argv += ["--dtype", self.dtype]
         argv += ["--sigma-w", f"{self.sw0!r}:{self.sw1!r}:{self.res}"]
         argv += ["--sigma-b", f"{self.sb0!r}:{self.sb1!r}:{self.res}"]
-        if self.metric.startswith("forward") and self.inputs != "independent":
+        if self.metric in FORWARD_METRICS and self.inputs != "independent":
             argv += ["--inputs", self.inputs, "--eps", repr(self.eps)]
         if self.kernel_size is not None:
             argv += ["--kernel-size", str(self.kernel_size)]
