@@ -235,6 +235,30 @@ def test_dimension_shown_is_box_counting_of_the_engine_boundary(app):
     np.testing.assert_array_equal(overlay[..., 3] > 0, np.asarray(cells).T[::-1])
 
 
+def test_critical_line_is_the_archs_own(app):
+    """The mean-field line of an erf mlp view satisfies the erf closed form (chi_1 = 1 gives
+    q* = 4 sigma_w^4 / pi^2 - 1/4, and q* = sigma_w^2 (2/pi) arcsin(2q*/(1 + 2q*)) + sigma_b^2); a residual
+    network has no fixed point, so its view shows no line (as the exported figure)."""
+
+    async def scenario():
+        async with client(app) as c:
+            out = {}
+            for arch in ("mlp", "resnet"):
+                r = await c.get("/api/view", params={**SMALL, "arch": arch, "res": "16", "depth": "4"})
+                assert r.status_code == 200, r.text
+                out[arch] = r.json()["critical_line"]
+            return out
+
+    lines = run(scenario())
+    assert lines["resnet"] is None
+    sw = np.array([np.nan if w is None else w for w in lines["mlp"]["sigma_w"]], dtype=float)
+    sb = np.array(lines["mlp"]["sigma_b"])
+    ok = np.isfinite(sw)
+    assert ok.sum() >= 0.9 * sw.size
+    q = 4 * sw[ok] ** 4 / np.pi**2 - 0.25
+    np.testing.assert_allclose(sw[ok] ** 2 * (2 / np.pi) * np.arcsin(2 * q / (1 + 2 * q)) + sb[ok] ** 2, q, rtol=1e-8)
+
+
 def test_lyapunov_view_uses_its_zero_level(app):
     from infoprop._src.fractal import mixed_cells
 

@@ -166,19 +166,25 @@ _LINES_LOCK = threading.Lock()
 def critical_line(view: View) -> dict[str, Any] | None:
     """Mean-field critical line ``chi_1 = 1``: ``sigma_w(sigma_b)`` at :data:`CRITICAL_LINE_POINTS` sigma_b.
 
-    ``MeanField(activation).critical_sigma_w`` for the plain (MLP) mean-field map, as overlaid on the exported
-    figure; ``None`` where no critical point exists in the window's sigma_b range.
+    ``MeanField(activation, arch=arch).critical_sigma_w``, as overlaid on the exported figure; ``None`` where
+    mean field gives the view's ``arch`` no line (:func:`infoprop.fractal.has_critical_line`: residual networks,
+    conv/fdf operators with a non-odd activation) or no critical point exists in the window's sigma_b range.
     """
+    from ..fractal import has_critical_line
     from ..meanfield import MeanField
 
-    key = (view.activation, view.sb0, view.sb1)
+    key = (view.arch, view.activation, view.sb0, view.sb1)
     with _LINES_LOCK:
         if key in _LINES:
             _LINES.move_to_end(key)
             return _LINES[key]
+    if not has_critical_line(view.arch, view.activation):
+        with _LINES_LOCK:
+            _LINES[key] = None
+        return None
     sigma_b = np.linspace(view.sb0, view.sb1, CRITICAL_LINE_POINTS)
     try:
-        sigma_w = np.asarray(MeanField(view.activation).critical_sigma_w(sigma_b), dtype=np.float64)
+        sigma_w = np.asarray(MeanField(view.activation, arch=view.arch).critical_sigma_w(sigma_b), dtype=np.float64)
     except (ValueError, TypeError, ArithmeticError):
         sigma_w = np.full_like(sigma_b, np.nan)
     finite = np.isfinite(sigma_w)
