@@ -322,6 +322,43 @@ BAD_REQUESTS = [
 ]
 
 
+def test_cache_is_bounded_least_recently_used_first(tmp_path):
+    """Past its bound the cache deletes its least recently used tiles (a loaded tile counts as used) down to 3/4
+    of the bound, and nothing else: not the marker, not exports, not a file it did not write."""
+    from infoprop._src.explore.tiles import TileCache
+
+    tile = np.arange(32 * 32, dtype=np.float64).reshape(32, 32)
+    probe = TileCache(tmp_path / "probe", None)
+    probe.save_tile("00probe", tile)
+    tile_bytes = probe.size_bytes
+    assert tile_bytes == probe._tile_path("00probe").stat().st_size
+
+    cache = TileCache(tmp_path / "cache", 5 * tile_bytes)
+    stranger = cache.root / "tiles" / "aa" / "notes.txt"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_text("not the explorer's")
+    export = cache.root / "exports" / "view.png"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"png")
+    keys = [f"{i:02d}" + "k" * 62 for i in range(6)]
+    for i, key in enumerate(keys[:4]):
+        cache.save_tile(key, tile + i)
+        os.utime(cache._tile_path(key), (1000 + i, 1000 + i))  # used long ago, oldest first
+    assert cache.load_tile(keys[0], (32, 32)) is not None  # now the most recently used of the four
+    cache.save_tile(keys[4], tile + 4)
+    assert cache.size_bytes == 5 * tile_bytes  # at the bound: nothing deleted yet
+    cache.save_tile(keys[5], tile + 5)  # past it: down to 3 tiles (<= 3.75)
+    kept = [key for key in keys if cache.load_tile(key, (32, 32)) is not None]
+    assert kept == [keys[0], keys[4], keys[5]]
+    np.testing.assert_array_equal(cache.load_tile(keys[0], (32, 32)), tile)
+    assert cache.size_bytes == 3 * tile_bytes == sum(p.stat().st_size for p in cache.root.glob("tiles/*/*.npy"))
+    assert stranger.read_text() == "not the explorer's" and export.read_bytes() == b"png"
+    assert (cache.root / "INFOPROP_EXPLORE_CACHE").exists()
+    assert TileCache(tmp_path / "cache", 5 * tile_bytes).size_bytes == 3 * tile_bytes  # reopened: counted again
+    with pytest.raises(ValueError, match="max_bytes"):
+        TileCache(tmp_path / "cache", 0)
+
+
 def test_bad_requests_get_a_one_line_4xx_and_the_server_goes_on(app):
     async def scenario():
         async with client(app) as c:
@@ -496,6 +533,7 @@ def test_cli_refuses_bad_options(tmp_path, capsys):
     assert "--port must be an integer <= 65535" in one_line_error(["--port", "70000", "--cache", str(tmp_path)])
     assert "cache must be a directory" in one_line_error(["--cache", os.devnull])
     assert "device must be" in one_line_error(["--device", "tpu", "--cache", str(tmp_path)])
+    assert "--cache-max must be a size" in one_line_error(["--cache-max", "lots", "--cache", str(tmp_path)])
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()

@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--export-dir", help="Where Export writes [default <cache>/explore-v1/exports].")
         ] = None,
         device: Annotated[str, typer.Option("--device", help="cpu | cuda | cuda:<index>.")] = "cpu",
+        cache_max: Annotated[
+            str, typer.Option("--cache-max", help="Bound of the cached tiles and views, least recently used go first.")
+        ] = "2G",
     ) -> None:
         """Start the explorer's local server and open it in the browser (Ctrl-C stops it)."""
         import socket
@@ -44,11 +47,14 @@ def register(app: typer.Typer) -> None:
 
         import uvicorn
 
-        from .._src.common import check_int
+        from .._src.common import check_int, parse_size
         from .._src.explore.server import explorer_app, warm_up
 
         check_int("--port", port, minimum=0, maximum=65535)
-        app_ = explorer_app(cache if cache is not None else default_cache(), export_dir, device=device, host=host)
+        cache_bytes = parse_size("--cache-max", cache_max)
+        app_ = explorer_app(
+            cache if cache is not None else default_cache(), export_dir, device=device, host=host, cache_max=cache_bytes
+        )
         explorer = app_.state.explorer
         try:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -62,7 +68,7 @@ def register(app: typer.Typer) -> None:
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{port}/"
         print(f"infoprop explore: serving {url} (Ctrl-C stops it)", flush=True)
-        print(f"  cache: {explorer.cache.root}   exports: {explorer.export_dir}", flush=True)
+        print(f"  cache: {explorer.cache.root} (bound {cache_max})   exports: {explorer.export_dir}", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1"):
             print(f"  warning: bound to {host}: anyone who can reach this machine can use the explorer", flush=True)
         server = uvicorn.Server(uvicorn.Config(app_, log_level="warning", lifespan="off"))

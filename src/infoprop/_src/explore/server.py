@@ -44,7 +44,7 @@ import numpy as np
 from ..._version import __version__
 from ..metrics import FORWARD_METRICS
 from .render import colour_scale, colourbar_png, critical_line, data_url, frontier, landscape_png, to_image
-from .tiles import Cancelled, TileCache, compute_level
+from .tiles import DEFAULT_CACHE_BYTES, Cancelled, TileCache, compute_level
 from .view import (
     DEFAULTS,
     MAX_DEPTH,
@@ -72,11 +72,17 @@ def _one_line(message: Any) -> str:
 class Explorer:
     """State shared by the requests: cache, drawn networks, the compute lock, who supersedes whom, counters."""
 
-    def __init__(self, cache_dir: str | Path, export_dir: str | Path | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        export_dir: str | Path | None = None,
+        device: str = "cpu",
+        cache_max: int | None = DEFAULT_CACHE_BYTES,
+    ):
         from ..common import resolve_device
 
         self.device = str(resolve_device(device))
-        self.cache = TileCache(cache_dir)
+        self.cache = TileCache(cache_dir, cache_max)
         self.export_dir = Path(export_dir).expanduser() if export_dir is not None else self.cache.root / "exports"
         self._networks: OrderedDict[str, Any] = OrderedDict()
         self._compute = threading.Lock()
@@ -419,6 +425,7 @@ def explorer_app(
     *,
     device: str = "cpu",
     host: str = "127.0.0.1",
+    cache_max: int | None = DEFAULT_CACHE_BYTES,
 ):
     """The explorer's Starlette application.
 
@@ -432,6 +439,9 @@ def explorer_app(
         Engine device (``"cpu"``, ``"cuda"``, ``"cuda:<index>"``).
     host : str
         The address the server binds; requests must name it (or a loopback name) in their ``Host`` header.
+    cache_max : int or None
+        Bound in bytes of the cached tiles and views (least recently used deleted first; exports never);
+        None for no bound.
     """
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -441,7 +451,7 @@ def explorer_app(
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    explorer = Explorer(cache_dir, export_dir, device)
+    explorer = Explorer(cache_dir, export_dir, device, cache_max)
     folder = static_dir()
 
     async def index(request):

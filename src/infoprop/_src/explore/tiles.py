@@ -10,7 +10,9 @@ Tiles are cached as float64 ``.npy`` files under ``<cache>/explore-v1/tiles/``, 
 tasks: the SHA-256 of the canonical JSON of every parameter that determines the values (infoprop version,
 network, device, metric and its options) and of the exact float64 bytes of the tile's coordinates.
 Everything the explorer writes lives under ``<cache>/explore-v1/``; files are written under a temporary name
-and renamed, and a file that cannot be read is recomputed and replaced (it is the explorer's own).
+and renamed, and a file that cannot be read is recomputed and replaced (it is the explorer's own). The tiles
+and views together are bounded (``max_bytes``, default :data:`DEFAULT_CACHE_BYTES`): past the bound the least
+recently used ones are deleted; exports are never deleted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from .view import View, digest, level_slices
 #: Largest number of grid points in one tile (about 25 engine blocks at width 100: both cores stay busy).
 TILE_POINTS = 8192
 CACHE_FOLDER = "explore-v1"
+#: Default bound of the cache's tiles and views (about 2,000 new 256^2 views); exports do not count.
+DEFAULT_CACHE_BYTES = 2 * 1024**3
 _MARKER = "INFOPROP_EXPLORE_CACHE"
 
 
@@ -88,10 +92,12 @@ def tile_key(view: View, device: str, sigma_w: np.ndarray, sigma_b: np.ndarray) 
 class TileCache:
     """The explorer's cache directory: tiles (``.npy``) and finished view responses (``.json``)."""
 
-    def __init__(self, cache_dir: str | os.PathLike[str]):
+    def __init__(self, cache_dir: str | os.PathLike[str], max_bytes: int | None = DEFAULT_CACHE_BYTES):
         base = Path(cache_dir).expanduser()
         if base.exists() and not base.is_dir():
             raise ValueError(f"cache must be a directory, got {str(base)!r} (a file)")
+        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
+            raise ValueError(f"max_bytes must be a positive number of bytes or None (no limit), got {max_bytes!r}")
         self.root = base / CACHE_FOLDER
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -101,6 +107,51 @@ class TileCache:
         except OSError as exc:
             raise ValueError(f"cache must be a writable directory, got {str(base)!r} ({exc.strerror})") from None
         self._lock = threading.Lock()
+        self.max_bytes = max_bytes
+        self._bytes = sum(size for _, _, size in self._entries())
+
+    # ------------------------------------------------------------------ size bound
+    def _entries(self) -> list[tuple[float, Path, int]]:
+        """``(mtime, path, size)`` of every cached tile and view (the explorer's own files; exports excluded)."""
+        out = []
+        for pattern in ("tiles/*/*.npy", "views/*/*.json"):
+            for path in self.root.glob(pattern):
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                out.append((stat.st_mtime, path, stat.st_size))
+        return out
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of tiles and views on disk, as tracked since this cache was opened."""
+        return self._bytes
+
+    def _added(self, size: int) -> None:
+        """Account for a new file; past ``max_bytes``, delete the least recently used tiles and views until the
+        cache is at 3/4 of it (a loaded file counts as used: :meth:`_touch`)."""
+        with self._lock:
+            self._bytes += size
+            if self.max_bytes is None or self._bytes <= self.max_bytes:
+                return
+            entries = sorted(self._entries())
+            self._bytes = sum(size for _, _, size in entries)
+            for _, path, size in entries:
+                if self._bytes <= 0.75 * self.max_bytes:
+                    break
+                try:
+                    path.unlink()
+                except OSError:
+                    continue
+                self._bytes -= size
+
+    @staticmethod
+    def _touch(path: Path) -> None:
+        try:
+            os.utime(path)
+        except OSError:
+            pass
 
     # ------------------------------------------------------------------ files
     def _write(self, path: Path, data: bytes) -> None:
@@ -123,7 +174,10 @@ class TileCache:
             values = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError):
             return None
-        return values if values.shape == shape and values.dtype == np.float64 else None
+        if values.shape != shape or values.dtype != np.float64:
+            return None
+        self._touch(path)
+        return values
 
     def save_tile(self, key: str, values: np.ndarray) -> None:
         import io
@@ -131,19 +185,25 @@ class TileCache:
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(values, dtype=np.float64), allow_pickle=False)
         self._write(self._tile_path(key), buffer.getvalue())
+        self._added(buffer.getbuffer().nbytes)
 
     def _response_path(self, key: str, level: int) -> Path:
         return self.root / "views" / key[:2] / f"{key}-{level}.json"
 
     def load_response(self, key: str, level: int) -> dict[str, Any] | None:
         """A finished view response, or None."""
+        path = self._response_path(key, level)
         try:
-            return json.loads(self._response_path(key, level).read_bytes())
+            response = json.loads(path.read_bytes())
         except (OSError, ValueError):
             return None
+        self._touch(path)
+        return response
 
     def save_response(self, key: str, level: int, response: dict[str, Any]) -> None:
-        self._write(self._response_path(key, level), json.dumps(response).encode())
+        data = json.dumps(response).encode()
+        self._write(self._response_path(key, level), data)
+        self._added(len(data))
 
     def count_tiles(self) -> int:
         """Number of tiles on disk."""
