@@ -144,7 +144,8 @@ def predict(
 
         print(save_figure(plot_prediction(ds), plot, "--plot", overwrite=overwrite))
     print(f"predicted critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f} ({rule} rule; null rule "
-          f"{float(ds.critical_sigma_w2_null):.3f}, seed rule {float(ds.critical_sigma_w2_seed):.3f}; mean field "
+          f"{float(ds.critical_sigma_w2_null):.3f} (plateau centre), seed rule {float(ds.critical_sigma_w2_seed):.3f} "
+          "(peak of the predicted depth); mean field "
           f"{float(ds.meanfield_critical_sigma_w2):.3f}); {ds.attrs['wall_seconds']:.1f} s")
 
 
@@ -236,7 +237,7 @@ def compare(
         sides = ", ".join(f"{side} {v:.3f}" for side, v in zip(cmp.side.values, c.agreement_by_side.values))
         chosen = " (chosen)" if rule == cmp.attrs["rule"] else ""
         print(f"{rule} rule{chosen}: agreement {float(c.agreement):.3f} ({sides}); predicted critical sigma_w^2 "
-              f"{float(c.predicted_critical_sigma_w2):.3f}")
+              f"{float(c.predicted_critical_sigma_w2):.3f} (plateau centre on the truth's depth grid)")
     print(f"critical sigma_w^2: trained {float(cmp.trained_critical_sigma_w2):.3f}, mean field "
           f"{float(cmp.meanfield_critical_sigma_w2):.3f}")
     print(f"compute: prediction {cmp.attrs['prediction_seconds']:.1f} s, training {cmp.attrs['training_seconds']:.1f} s"
