@@ -777,17 +777,7 @@ class RandomNetwork:
             Named ``"forward"``; float64 values, ``long_name``, provenance attributes. Overflow (unbounded
             activations) gives ``inf`` with a ``RuntimeWarning``.
         """
-        inputs = check_choice("inputs", inputs, INPUTS)
-        eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
-        values, layout, layer_list, keep = self._forward(
-            sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=True
-        )
-        values = self._check_finite(values[..., 3], "forward divergence")
-        info = METRIC_INFO["forward"]
-        attrs = self._attrs(
-            "forward", info.long_name, info.units, inputs=inputs, eps=eps if inputs == "perturbed" else None
-        )
-        return self._wrap(values, layout, layer_list, keep, "forward", attrs)
+        return self._forward_metric("forward", sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress)
 
     def forward_normalised(
         self,
@@ -822,17 +812,25 @@ class RandomNetwork:
         have equal post-activations); only the recorded moments are taken of ``phi(h^d)``. Arguments and return
         value as in :meth:`forward`; ``name`` and the ``metric`` attribute are ``"forward_normalised"``.
         """
+        return self._forward_metric(
+            "forward_normalised", sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress
+        )
+
+    def _forward_metric(self, metric, sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress):
+        """``forward`` (pre-activation states) or ``forward_normalised`` (post-activations) from one forward pass."""
         inputs = check_choice("inputs", inputs, INPUTS)
         eps = check_real("eps", eps, minimum=0.0, strict_minimum=True)
+        post_activation = metric == "forward_normalised"
         values, layout, layer_list, keep = self._forward(
-            sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress, early_exit=True, post_activation=True
+            sigma_w, sigma_b, inputs, eps, layers, grid, block_size, progress,
+            early_exit=True, post_activation=post_activation,
         )
-        values = self._check_finite(values[..., 3], "normalised forward divergence")
-        info = METRIC_INFO["forward_normalised"]
-        attrs = self._attrs(
-            "forward_normalised", info.long_name, info.units, inputs=inputs, eps=eps if inputs == "perturbed" else None
-        )
-        return self._wrap(values, layout, layer_list, keep, "forward_normalised", attrs)
+        what = "normalised forward divergence" if post_activation else "forward divergence"
+        values = self._check_finite(values[..., 3], what)
+        info = METRIC_INFO[metric]
+        perturbed_eps = eps if inputs == "perturbed" else None
+        attrs = self._attrs(metric, info.long_name, info.units, inputs=inputs, eps=perturbed_eps)
+        return self._wrap(values, layout, layer_list, keep, metric, attrs)
 
     def moments(
         self,
