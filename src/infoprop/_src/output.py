@@ -240,7 +240,11 @@ def _own_directory(path: Path) -> tuple[bool, str]:
     entries = sorted(os.listdir(path))
     files = _read_manifest(path)
     if files is None:
-        return False, f"a folder holding files infoprop did not write ({', '.join(entries[:3])})"
+        return False, (
+            f"a folder holding files infoprop did not write ({', '.join(entries[:3])}; no {MANIFEST}, the mark "
+            "infoprop leaves in its output folders: one written before infoprop had that mark is not recognised "
+            "either, move or delete it yourself)"
+        )
     listed = set(files)
     foreign = [e for e in entries if e != MANIFEST and e not in listed and not _is_temporary_of(e, listed)]
     if foreign:
