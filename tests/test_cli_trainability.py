@@ -10,16 +10,7 @@ import xarray as xr
 
 from infoprop.cli import main
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small matrices: two threads only spin-wait for each other on a busy machine.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 TINY = ["--data", "digits", "--depth", "4", "--sigma-w2", "0.5:4:3", "--sigma-b2", "0.05"]

@@ -21,14 +21,7 @@ from infoprop._src.common import write_zarr
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # 64-wide layers are far too small for two threads to pay off, and on a busy machine two threads spin-wait for
-    # each other (10x slower measured): every test here runs on one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 # --------------------------------------------------------------------------- entropies
