@@ -21,7 +21,7 @@ def test_predict_train_compare_end_to_end(tmp_path, capsys):
     assert main(["trainability", "predict", *TINY, "--eval-images", "30", "--out", str(pred),
                  "--plot", str(tmp_path / "pred.png")]) == 0
     assert main(["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--lr", "0.01,0.05",
-                 "--search", "grid", "--train-size", "300", "--out", str(truth)]) == 0
+                 "--search", "grid", "--train-size", "300", "--doublings", "1", "--out", str(truth)]) == 0
     assert main(["trainability", "compare", str(pred), str(truth), "--plot", str(tmp_path / "cmp.png"),
                  "--out", str(tmp_path / "cmp.zarr")]) == 0
     out = capsys.readouterr().out
@@ -39,6 +39,41 @@ def test_predict_train_compare_end_to_end(tmp_path, capsys):
     assert t.depth.values.tolist() == [2, 4] and t.accuracy.shape == (3, 2, 2, 2)
     c = xr.open_zarr(tmp_path / "cmp.zarr")
     assert c.agreement.dims == ("rule",) and np.all((c.agreement >= 0) & (c.agreement <= 1))
+
+
+def test_train_resume_equals_one_run(tmp_path, capsys):
+    common = ["trainability", "train", *TINY, "--depths", "2:4:2", "--steps", "10", "--eval-every", "5", "--lr",
+              "0.01,0.05", "--train-size", "300", "--threshold", "0.3"]
+    once, resumed, direct = (tmp_path / f"{name}.zarr" for name in ("once", "resumed", "direct"))
+    assert main([*common, "--doublings", "1", "--out", str(once)]) == 0
+    assert main([*common, "--doublings", "3", "--resume", str(once), "--out", str(resumed)]) == 0
+    assert main([*common, "--doublings", "3", "--out", str(direct)]) == 0
+    out = capsys.readouterr().out
+    assert "final budgets (steps x sigma_w)" in out and "still changed by the last doubling" in out
+    a, b = xr.open_zarr(resumed), xr.open_zarr(direct)
+    assert a.budget.values.tolist() == [10, 20, 40, 80]
+    xr.testing.assert_identical(a.accuracy, b.accuracy)
+    xr.testing.assert_identical(a.final_budget, b.final_budget)
+    assert main([*common, "--resume", str(tmp_path / "none.zarr"), "--out", str(tmp_path / "x.zarr")]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_the_library_defaults():
+    # The CLI spells its defaults out (so that --help shows them without importing torch); they must not drift.
+    import inspect
+
+    from infoprop._src import trainability as tp
+    from infoprop.cli import trainability as cli
+
+    def defaults(function):
+        return {k: v.default for k, v in inspect.signature(function).parameters.items()}
+
+    predict, train, library_predict, library_train = (defaults(f) for f in (cli.predict, cli.train, tp.predict, tp.train))
+    for key in ("decoder", "ridge", "null_z", "rule", "tolerance", "reference", "clip", "refine_steps", "fit_images"):
+        assert predict[key] == library_predict[key], key
+    assert [float(v) for v in train["lr"].split(",")] == list(tp.DEFAULT_LRS)
+    for key in ("steps", "doublings", "search", "eval_every", "optimizer", "threshold"):
+        assert train[key] == library_train[key], key
 
 
 def test_predict_options_reach_the_library(tmp_path):
@@ -77,6 +112,8 @@ def test_sigma_w_std_flag_matches_variance_flag(tmp_path):
         ["trainability", "train", "--device", "tpu", "--out", "x.zarr"],
         ["trainability", "train", "--lr", "0.1,fast", "--out", "x.zarr"],
         ["trainability", "train", "--search", "random", "--out", "x.zarr"],
+        ["trainability", "train", "--doublings", "-1", "--out", "x.zarr"],
+        ["trainability", "train", "--resume", "missing-truth.zarr", "--out", "x.zarr"],
         ["trainability", "predict", "--decoder", "lbfgs", "--out", "x.zarr"],
         ["trainability", "predict", "--rule", "eyeball", "--out", "x.zarr"],
         ["trainability", "compare", "missing-pred.zarr", "missing-truth.zarr"],

@@ -134,11 +134,13 @@ def parse_range(name: str, text: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- provenance
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with arrays, NumPy scalars and paths turned into JSON types (anything else: its repr), as stored in
+    the ``parameters`` attribute."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
@@ -159,7 +161,7 @@ def provenance_attrs(kind: str, parameters: Mapping[str, Any]) -> dict[str, Any]
         "infoprop_kind": kind,
         "infoprop_version": __version__,
         "sigma_convention": SIGMA_CONVENTION,
-        "parameters": json.dumps(_jsonable(parameters), sort_keys=True),
+        "parameters": json.dumps(jsonable(parameters), sort_keys=True),
     }
 
 

@@ -41,12 +41,12 @@ import numpy as np
 
 from .common import (
     OutputDir,
-    _jsonable,
     as_float_array,
     check_choice,
     check_int,
     check_memory,
     check_real,
+    jsonable,
     save_figure,
     write_text,
     write_zarr,
@@ -301,7 +301,7 @@ def frontier_report(
         "mean_field_note": None if has_mean_field else note,
         "files": files,
     }
-    summary = _jsonable(summary)
+    summary = jsonable(summary)
     write_text(json.dumps(summary, indent=2) + "\n", out_dir.file("summary.json"), overwrite=True)
     summary["files"]["summary"] = "summary.json"
     return summary
@@ -372,7 +372,7 @@ def _given_landscape(landscape: Any, selection: Mapping[str, Any] | None) -> tup
             f"landscape must be a forward divergence ({' or '.join(REPORT_METRICS)}) of independent inputs (the "
             f"report's L), got metric={metric!r}, inputs={inputs!r}"
         )
-    record = {"source": where, "selection": _jsonable(selection), "provenance": provenance}
+    record = {"source": where, "selection": jsonable(selection), "provenance": provenance}
     return landscape.transpose("sigma_w", "sigma_b"), record
 
 

@@ -67,9 +67,11 @@ Ground truth
 :func:`train` trains classifiers of each depth ``d``: hidden layers 1..d-1 of the network under test (same draw, same
 scale) and a linear read-out ``w_{d-1} -> classes`` (same initialisation law, no activation: its outputs are the
 logits of the cross-entropy, no softmax before it). A cell ``(sigma_w, d)`` is trainable when, at one of a few
-learning rates, the test accuracy reaches ``threshold`` at a checkpoint within ``2 * steps`` optimiser steps (it
-then stops training: early stopping); the verdict is also recorded after ``steps`` so that every result says whether
-the deepest trainable depth moved when the budget was doubled (``budget_stable``). All models of a search
+learning rates, the test accuracy reaches ``threshold`` at a checkpoint within the budget (it then stops training:
+early stopping). The budget adapts per ``sigma_w``: it starts at ``2 * steps`` with the verdict also recorded after
+``steps``, and is doubled again while the deepest trainable depth still moves with it (at most ``doublings`` times;
+``budget_stable`` says whether the last doubling left it unchanged), so the truth does not depend on the budget
+where it is stable. All models of a search
 (``sigma_w`` x depth x learning rate) are trained together: ordered by depth so that the models still active at
 layer ``l`` are a prefix of the batch, one bmm per layer, each model with its own learning rate.
 ``search="bisect"`` finds the deepest trainable depth of each ``sigma_w`` on the depth grid by bisection
@@ -90,7 +92,16 @@ import torch
 from . import data as _data
 from .activations import Activation, get_activation
 from .arch import Arch, get_arch
-from .common import as_float_array, check_choice, check_int, check_memory, check_real, provenance_attrs, resolve_device
+from .common import (
+    as_float_array,
+    check_choice,
+    check_int,
+    check_memory,
+    check_real,
+    jsonable,
+    provenance_attrs,
+    resolve_device,
+)
 
 WIDTH_PROFILES: tuple[str, ...] = ("wide", "shrinking")
 ENTROPIES: tuple[str, ...] = ("differential", "relative")
@@ -114,7 +125,10 @@ DEFAULT_RIDGE = 3e-5
 # probability p (16% at z = 1), so the run overshoots the last informative layer by p / (1 - p) = 0.19 layers on average
 DEFAULT_NULL_Z = 1.0
 DEFAULT_LRS = (0.003, 0.01, 0.03)  # SGD learning rates of the ground truth (best of)
-DEFAULT_TRUTH_STEPS = 1000  # ground-truth budget (doubled by default)
+DEFAULT_TRUTH_STEPS = 1000  # ground-truth first budget
+# Doublings of the ground-truth budget allowed per sigma_w (until the verdict stops moving): 1000 -> 4000 steps.
+DEFAULT_DOUBLINGS = 2
+MAX_DOUBLINGS = 8
 RELATIVE_OFFSET = 1e-12
 VARIANCE_FLOOR = 1e-12
 NONREPRODUCIBLE = "nonreproducible_attrs"  # names the attributes that differ between identical runs (wall time)
@@ -735,7 +749,8 @@ def _load_splits(
 def memory_estimate(
     depth: int, n_in: int, widths: Any, n_scan: int, models: int, batch_size: int, images: int, itemsize: int
 ) -> int:
-    """Upper estimate (bytes) of :func:`predict` (``models=1``) or :func:`train` (``models`` = classifier depths).
+    """Upper estimate (bytes) of :func:`predict` (``models=1``) or :func:`train` (``models`` per ``sigma_w`` trained
+    at once: the learning rates, times the classifier depths under ``search="grid"``).
 
     Weights: the frozen stack plus the trained copies with gradients and Adam's two moments, and a stacked copy
     (6 x); activations: a batch through every layer with autograd (5 x) and the evaluated images (2 x). With
@@ -1273,7 +1288,7 @@ def train(
     optimizer: str = "sgd",
     lr: Any = DEFAULT_LRS,
     steps: int = DEFAULT_TRUTH_STEPS,
-    doubling: bool = True,
+    doublings: int = DEFAULT_DOUBLINGS,
     search: str = "bisect",
     eval_every: int = 250,
     batch_size: int = 64,
@@ -1285,6 +1300,7 @@ def train(
     train_size: int | None = None,
     pool: int = 1,
     device: str = "cpu",
+    resume: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ):
     """Ground truth: the deepest trainable depth of each ``sigma_w``, from classifiers trained at a few learning rates.
@@ -1292,11 +1308,16 @@ def train(
     The depth-``d`` classifier is layers 1..d-1 of the network under test of :func:`predict` (same ``depth``,
     ``widths``, ``activation``, ``seed`` give the very same draw) plus a linear read-out, trained with cross-entropy
     on raw logits. A cell ``(sigma_w, d)`` is trainable when, at one of the learning rates ``lr``, its test accuracy
-    reaches ``threshold`` at a checkpoint (every ``eval_every`` steps) within the full budget (``2 * steps`` with
-    ``doubling``, else ``steps``); a cell stops training as soon as it is (early stopping), and a model whose logits
-    become non-finite stops as diverged. With ``doubling`` the verdict after ``steps`` is recorded too, and
-    ``budget_stable`` says for each ``sigma_w`` whether the deepest trainable depth was already the same with half
-    the budget: a truth that moves with the budget cannot judge a prediction.
+    reaches ``threshold`` at a checkpoint (every ``eval_every`` steps) within the budget; a cell stops training as
+    soon as it is (early stopping), and a model whose logits become non-finite stops as diverged.
+
+    The budget adapts per ``sigma_w`` so that the verdict does not move with it: the search first runs with budget
+    ``2 * steps`` and records the verdict after ``steps`` too; while the deepest trainable depth of a ``sigma_w``
+    still differs between the last two budgets, its search is rerun with the budget doubled again, at most
+    ``doublings`` times in all (budgets ``steps * 2**k``, ``k = 0..doublings``). ``budget_stable`` says whether the
+    last doubling left the verdict unchanged. Each ``sigma_w`` is searched independently (every model trains alone,
+    whatever the batch), so a run over part of the grid, or one that reuses finished ``sigma_w`` (``resume``), gives
+    the same values as one run over the whole grid.
 
     Parameters
     ----------
@@ -1307,11 +1328,15 @@ def train(
         the depth grid of the classifiers, each in 2..depth.
     sigma_w, sigma_b : standard deviations, as in :func:`predict`.
     optimizer : {"sgd", "adam"}
-        Plain SGD (no momentum) or Adam, ``steps`` steps at ``batch_size`` (then as many again with ``doubling``).
+        Plain SGD (no momentum) or Adam, at ``batch_size``.
     lr : float or sequence of float
         Learning rates; every cell is trained at each and the best counts. The default (0.003, 0.01, 0.03) brackets
         what digits and Fashion-MNIST need from the ordered side (large rates: vanishing gradients) to the chaotic
         side (small rates: exploding gradients), see docs/trainability.md.
+    steps : int
+        The first budget (optimiser steps).
+    doublings : int
+        The most times the budget of a ``sigma_w`` is doubled (0: one budget, ``steps``, stability not checked).
     search : {"bisect", "grid"}
         ``"bisect"``: per ``sigma_w``, bisection over the depth grid for the deepest trainable depth, assuming
         trainability is monotone in depth (deeper never trains when shallower does not); about ``log2(len(depths))``
@@ -1319,21 +1344,28 @@ def train(
     threshold : float
         Test accuracy at or above which a model counts as trained.
     eval_every : int
-        Steps between test-accuracy checkpoints (also taken at ``steps`` and ``2 * steps``).
+        Steps between test-accuracy checkpoints (also taken at every budget).
+    resume : xarray.Dataset, optional
+        An earlier result of this function with the same arguments except ``sigma_w`` and ``doublings``: its
+        ``sigma_w`` whose search is final under this call (budget-stable within ``doublings``, or at exactly
+        ``doublings``) are copied, and its unstable ones continue with the next doubling instead of starting over.
     progress : callable, optional
-        ``progress(done, total)`` after every optimiser step, ``total`` = the most steps the search can take.
+        ``progress(done, total)`` after every optimiser step; ``total`` bounds the steps of the searches known so far
+        and grows when a ``sigma_w`` needs another doubling.
 
     Returns
     -------
     xarray.Dataset
         ``accuracy`` (sigma_w, depth, lr, budget: the best test accuracy reached at the checkpoints within the
-        budget; a cell stopped at the threshold keeps that value; NaN: not trained, bisection only) and ``diverged``;
-        ``tested`` (sigma_w, depth); ``trainable`` (sigma_w, depth: best accuracy at the full budget >= threshold,
-        deduced from the bisection bracket for untested cells); ``max_trainable_depth`` (sigma_w; 0: none),
-        ``max_trainable_depth_by_budget`` (sigma_w, budget; under bisection, the deepest trainable *tested* depth),
-        ``budget_stable`` (sigma_w) and the scalar ``critical_sigma_w2`` (centre of the plateau of
-        ``max_trainable_depth``); attributes: provenance, ``threshold``, and the wall time ``wall_seconds``
-        (listed in ``nonreproducible_attrs``).
+        budget; a cell stopped at the threshold keeps that value; NaN: not trained, by the bisection or at that
+        budget) and ``diverged``; ``final_budget`` (sigma_w: the budget whose verdict counts); ``best_accuracy``
+        (sigma_w, depth: best over ``lr`` at the final budget); ``tested`` (sigma_w, depth); ``trainable``
+        (sigma_w, depth: best accuracy at the final budget >= threshold, deduced from the bisection bracket for
+        untested cells); ``max_trainable_depth`` (sigma_w; 0: none), ``max_trainable_depth_by_budget`` (sigma_w,
+        budget; under bisection, the deepest trainable *tested* depth; -1: budget not run), ``budget_stable``
+        (sigma_w) and the scalar ``critical_sigma_w2`` (centre of the plateau of ``max_trainable_depth``);
+        attributes: provenance, ``threshold``, and the wall time ``wall_seconds`` (listed in
+        ``nonreproducible_attrs``; with ``resume``, that of this call only).
     """
     import xarray as xr
 
@@ -1344,8 +1376,7 @@ def train(
     progress = _check_progress(progress)
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("search", search, SEARCHES)
-    if not isinstance(doubling, bool):
-        raise TypeError(f"doubling must be a bool, got {doubling!r}")
+    doublings = check_int("doublings", doublings, minimum=0, maximum=MAX_DOUBLINGS)
     eval_every = check_int("eval_every", eval_every, minimum=1)
     lrs = np.atleast_1d(as_float_array("lr", lr, minimum=0.0))
     if lrs.ndim != 1 or np.any(lrs <= 0) or len(np.unique(lrs)) != len(lrs):
@@ -1357,32 +1388,45 @@ def train(
     if depths.ndim != 1 or np.any(depths != np.round(depths)) or depths.min() < 2 or depths.max() > p["depth"]:
         raise ValueError(f"depths must be integers in 2..depth={p['depth']}, got {depths.tolist()}")
     depths = np.unique(depths.astype(np.int64))
-    n_pixels = int(np.prod(_data.image_shape(data, grayscale, pool)))
-    check_memory(memory_estimate(p["depth"], n_pixels, p["widths"], len(p["sigma_w"]), len(depths) * len(lrs),
+    n_in = int(np.prod(_data.image_shape(data, grayscale, pool)))
+    ws = layer_widths(p["widths"], n_in, N_CLASSES, p["depth"])
+    sw, sb, act = p["sigma_w"], p["sigma_b"], p["activation"]
+    budgets = [p["steps"] * 2**k for k in range(doublings + 1)]
+    n_s, n_d, n_l = len(sw), len(depths), len(lrs)
+    parameters = {
+        "data": data, "data_path": data_path, "grayscale": grayscale, "pool": pool, "depth": p["depth"],
+        "depths": depths, "device": str(p["device"]), "widths": ws,
+        "width_profile": p["widths"] if isinstance(p["widths"], str) else "explicit",
+        "activation": _describe_activation(act), "sigma_w": sw, "sigma_b": sb, "optimizer": optimizer,
+        "lr": lrs, "steps": p["steps"], "doublings": doublings, "search": search, "eval_every": eval_every,
+        "batch_size": p["batch_size"],
+        "threshold": threshold, "seed": p["seed"], "dtype": dtype, "train_size": p["train_size"],
+        "readout": "Linear(w_{d-1} -> classes), logits",
+    }
+    accuracy = np.full((n_s, n_d, n_l, len(budgets)), np.nan)
+    diverged = np.zeros(accuracy.shape, dtype=bool)
+    final = np.full(n_s, -1)  # index of the budget whose verdict counts; -1: still searching
+    first_stage = np.full(n_s, min(1, doublings))
+    if resume is not None:
+        _resume(resume, parameters, accuracy, diverged, final, first_stage)
+    # Models trained at once: every open sigma_w at every rate, at one depth each (bisection) or at all of them.
+    at_once = (n_d if search == "grid" else 1) * n_l
+    check_memory(memory_estimate(p["depth"], n_in, p["widths"], int(np.sum(final < 0)), at_once,
                                  p["batch_size"], _EVAL_CHUNK, p["dtype"].itemsize), "trainability.train")
     train_x, train_y, test_x, test_y = _load_splits(
         data, data_path, grayscale, pool, p["train_size"], p["batch_size"], p["dtype"], p["device"]
     )
-    n_in = train_x.shape[1]
-    ws = layer_widths(p["widths"], n_in, N_CLASSES, p["depth"])
-    sw, sb, act = p["sigma_w"], p["sigma_b"], p["activation"]
-    budgets = [p["steps"], 2 * p["steps"]] if doubling else [p["steps"]]
-    n_s, n_d, n_l = len(sw), len(depths), len(lrs)
-    accuracy = np.full((n_s, n_d, n_l, len(budgets)), np.nan)
-    diverged = np.zeros(accuracy.shape, dtype=bool)
     rounds = 1 if search == "grid" else int(np.ceil(np.log2(n_d + 1)))
-    done = [0]
-    total = rounds * budgets[-1]
+    done, total = [0], [0]
 
     def tick() -> None:
         done[0] += 1
         if progress is not None:
-            progress(done[0], total)
+            progress(done[0], total[0])
 
-    checkpoints = sorted({*range(eval_every, budgets[-1] + 1, eval_every), *budgets})
-
-    def run(cells: list[tuple[int, int]]) -> None:
-        """Train the cells (sigma index, depth index) at every learning rate; fill ``accuracy`` and ``diverged``."""
+    def run(cells: list[tuple[int, int]], stage: int) -> None:
+        """Train the cells (sigma index, depth index) at every learning rate with the budgets up to ``stage``; fill
+        ``accuracy`` and ``diverged``."""
         models = sorted(((d, s, k) for s, d in cells for k in range(n_l)), key=lambda m: (-depths[m[0]], m[1], m[2]))
         idx = np.array(models)
         nets = build_classifiers(ws, n_in, N_CLASSES, depths[idx[:, 0]], sw[idx[:, 1]], sb, activation=act,
@@ -1391,6 +1435,7 @@ def train(
                            nets.activation)
         cell = idx[:, 1] * n_d + idx[:, 0]
         best = np.zeros(len(idx))
+        checkpoints = sorted({*range(eval_every, budgets[stage] + 1, eval_every), *budgets[: stage + 1]})
 
         def evaluate(trained: Classifiers) -> np.ndarray:
             acc, div = classifier_accuracy(trained, test_x, test_y)
@@ -1404,63 +1449,77 @@ def train(
             return passed | (values < 0)
 
         _, _, results = fit_classifiers(
-            nets, lrs[idx[:, 2]], train_x, train_y, optimizer=optimizer, steps=budgets[-1],
+            nets, lrs[idx[:, 2]], train_x, train_y, optimizer=optimizer, steps=budgets[stage],
             batch_size=p["batch_size"], seed=p["seed"], checkpoints=checkpoints, evaluate=evaluate, retire=retire,
             progress=tick,
         )
         values = np.stack(results)  # (checkpoints, models); NaN once retired
-        for b, budget in enumerate(budgets):
+        for b, budget in enumerate(budgets[: stage + 1]):
             upto = values[: checkpoints.index(budget) + 1]
             accuracy[idx[:, 1], idx[:, 0], idx[:, 2], b] = np.max(np.nan_to_num(upto, nan=-1.0).clip(min=0.0), axis=0)
             diverged[idx[:, 1], idx[:, 0], idx[:, 2], b] = np.any(upto < 0, axis=0)
 
-    if search == "grid":
-        run([(s, d) for s in range(n_s) for d in range(n_d)])
-    else:
+    def search_stage(rows: np.ndarray, stage: int) -> None:
+        """The whole search of the ``sigma_w`` ``rows`` with the budgets up to ``stage``, from scratch."""
+        accuracy[rows], diverged[rows] = np.nan, False
+        total[0] += rounds * budgets[stage]
+        if search == "grid":
+            run([(int(s), d) for s in rows for d in range(n_d)], stage)
+            return
         lo, hi = np.full(n_s, -1), np.full(n_s, n_d)  # deepest index known trainable, shallowest known not
-        while np.any(hi - lo > 1):
-            open_ = np.flatnonzero(hi - lo > 1)
+        lo[rows], hi[rows] = -1, n_d
+        open_ = rows
+        while len(open_):
             mid = (lo + hi) // 2
-            run([(int(s), int(mid[s])) for s in open_])
+            run([(int(s), int(mid[s])) for s in open_], stage)
             for s in open_:
-                if np.max(accuracy[s, mid[s], :, -1]) >= threshold:
+                if np.max(accuracy[s, mid[s], :, stage]) >= threshold:
                     lo[s] = mid[s]
                 else:
                     hi[s] = mid[s]
-    if progress is not None and done[0] < total:
-        progress(total, total)  # bisection finished in fewer rounds than the bound
+            open_ = open_[hi[open_] - lo[open_] > 1]
 
-    tested = ~np.isnan(accuracy[:, :, 0, -1])
-    passed = np.where(np.isnan(accuracy), -1.0, accuracy).max(axis=2) >= threshold  # (sigma_w, depth, budget)
-    by_budget = np.max(np.where(passed, depths[None, :, None], 0), axis=1)  # deepest passing (tested) depth
-    max_depth = by_budget[:, -1]
+    for stage in range(doublings + 1):
+        rows = np.flatnonzero((final < 0) & (first_stage <= stage))
+        if not len(rows):
+            continue
+        search_stage(rows, stage)
+        by_budget = _deepest_by_budget(accuracy[rows], depths, threshold)
+        settled = (stage == doublings) | ((stage > 0) & (by_budget[:, stage] == by_budget[:, max(stage - 1, 0)]))
+        final[rows[settled]] = stage
+    if progress is not None and done[0] < total[0]:
+        progress(total[0], total[0])  # bisection finished in fewer rounds than the bound
+
+    tested = ~np.isnan(accuracy[:, :, 0, 0])
+    by_budget = _deepest_by_budget(accuracy, depths, threshold)
+    rows = np.arange(n_s)
+    max_depth = by_budget[rows, final]
+    best_accuracy = np.max(accuracy[rows, :, :, final], axis=-1)  # (sigma_w, depth); NaN: not trained
     # Bisection: the bracket decides the untested cells; grid: every cell as measured.
-    trainable = passed[..., -1] if search == "grid" else depths[None, :] <= max_depth[:, None]
-    stable = np.all(by_budget == max_depth[:, None], axis=1)
-    parameters = {
-        "data": data, "data_path": data_path, "grayscale": grayscale, "pool": pool, "depth": p["depth"],
-        "depths": depths, "device": str(p["device"]), "widths": ws,
-        "width_profile": p["widths"] if isinstance(p["widths"], str) else "explicit",
-        "activation": _describe_activation(act), "sigma_w": sw, "sigma_b": sb, "optimizer": optimizer,
-        "lr": lrs, "steps": p["steps"], "doubling": doubling, "search": search, "eval_every": eval_every,
-        "batch_size": p["batch_size"],
-        "threshold": threshold, "seed": p["seed"], "dtype": dtype, "train_size": p["train_size"],
-        "readout": "Linear(w_{d-1} -> classes), logits",
-    }
+    if search == "grid":
+        trainable = best_accuracy >= threshold
+    else:
+        trainable = depths[None, :] <= max_depth[:, None]
+    stable = (final > 0) & (by_budget[rows, final] == by_budget[rows, np.maximum(final - 1, 0)])
     cell = ("sigma_w", "depth", "lr", "budget")
     ds = xr.Dataset(
         {
             "accuracy": (cell, accuracy, {
                 "long_name": "best test accuracy reached within the budget (NaN: not trained)"}),
             "diverged": (cell, diverged, {"long_name": "non-finite logits after training"}),
+            "final_budget": ("sigma_w", np.asarray(budgets)[final], {
+                "long_name": "budget whose verdict counts (doubled until the verdict stopped moving)"}),
+            "best_accuracy": (("sigma_w", "depth"), best_accuracy, {
+                "long_name": "best test accuracy over lr at the final budget (NaN: not trained)"}),
             "tested": (("sigma_w", "depth"), tested, {"long_name": "cell trained (bisection trains a few depths)"}),
             "trainable": (("sigma_w", "depth"), trainable, {
-                "long_name": f"best test accuracy over lr >= {threshold} at the full budget"}),
+                "long_name": f"best test accuracy over lr >= {threshold} at the final budget"}),
             "max_trainable_depth": ("sigma_w", max_depth, {"long_name": "deepest trainable depth (0: none)"}),
             "max_trainable_depth_by_budget": (("sigma_w", "budget"), by_budget, {
-                "long_name": "deepest trainable depth after each budget (bisection: deepest trained one)"}),
+                "long_name": "deepest trainable depth after each budget (bisection: deepest trained one; "
+                             "-1: budget not run)"}),
             "budget_stable": ("sigma_w", stable, {
-                "long_name": "deepest trainable depth unchanged when the budget is doubled"}),
+                "long_name": "deepest trainable depth unchanged by the last doubling of the budget"}),
             "critical_sigma_w2": ((), peak_sigma_w2(sw**2, max_depth), {
                 "long_name": "trained critical sigma_w^2 (centre of the deepest-trainable-depth plateau)"}),
         },
@@ -1476,6 +1535,53 @@ def train(
     ds.attrs["sigma_b"] = sb
     ds.attrs["threshold"] = threshold
     return _stamp(ds, time.perf_counter() - start)
+
+
+def _deepest_by_budget(accuracy: np.ndarray, depths: np.ndarray, threshold: float) -> np.ndarray:
+    """Deepest depth whose best accuracy over the learning rates passes ``threshold``, per (sigma_w, budget), among
+    the trained cells (0: none; -1: the budget was not run for that sigma_w)."""
+    passed = np.where(np.isnan(accuracy), -1.0, accuracy).max(axis=2) >= threshold  # (sigma_w, depth, budget)
+    deepest = np.max(np.where(passed, depths[None, :, None], 0), axis=1)
+    return np.where(np.all(np.isnan(accuracy), axis=(1, 2)), -1, deepest)
+
+
+# Parameters of train() that a resumed run may change.
+_RESUMABLE = ("sigma_w", "doublings", "device")
+
+
+def _resume(previous: Any, parameters: dict, accuracy: np.ndarray, diverged: np.ndarray, final: np.ndarray,
+            first_stage: np.ndarray) -> None:
+    """Copy the finished ``sigma_w`` of ``previous`` (a :func:`train` result) into this run's arrays and set where the
+    others start (see :func:`train`'s ``resume``)."""
+    import xarray as xr
+
+    if not isinstance(previous, xr.Dataset) or previous.attrs.get("infoprop_kind") != "trainability_ground_truth":
+        found = previous.attrs.get("infoprop_kind") if isinstance(previous, xr.Dataset) else type(previous).__name__
+        raise ValueError(f"resume must be an infoprop trainability_ground_truth Dataset, got {found!r}")
+    old = json.loads(previous.attrs["parameters"])
+    if "doublings" not in old:  # written before the budget adapted: one doubling for every sigma_w, or none
+        old["doublings"] = int(old.pop("doubling", False))
+    new = json.loads(json.dumps(jsonable(parameters)))
+    for key, value in new.items():
+        if key not in _RESUMABLE and old.get(key) != value:
+            raise ValueError(f"resume must have been run with {key}={value!r} like this call, got {old.get(key)!r}")
+    n_old = previous.sizes["budget"]
+    old_final = (np.searchsorted(previous.budget.values, previous.final_budget.values) if "final_budget" in previous
+                 else np.full(previous.sizes["sigma_w"], n_old - 1))
+    old_stable = previous.budget_stable.values
+    doublings = accuracy.shape[-1] - 1
+    for i, value in enumerate(parameters["sigma_w"]):
+        match = np.flatnonzero(previous.sigma_w.values == value)
+        if not len(match):
+            continue
+        j, k_old = int(match[0]), int(old_final[match[0]])
+        if k_old <= doublings and (old_stable[j] or k_old == doublings):
+            stop = k_old + 1
+            accuracy[i, :, :, :stop] = previous.accuracy.values[j, :, :, :stop]
+            diverged[i, :, :, :stop] = previous.diverged.values[j, :, :, :stop]
+            final[i] = k_old
+        else:  # unstable at every budget up to k_old: the search goes on from the next doubling
+            first_stage[i] = min(k_old + 1, doublings)
 
 
 # --------------------------------------------------------------------------- prediction vs ground truth
@@ -1522,12 +1628,13 @@ def compare(prediction: Any, truth: Any, *, band: float = 0.4):
 
     band = check_real("band", band, minimum=0.0)
     for name, ds, kind, needs in (("prediction", prediction, "trainability_prediction", "predicted_depth_null"),
-                                  ("truth", truth, "trainability_ground_truth", "budget_stable")):
+                                  ("truth", truth, "trainability_ground_truth", "final_budget")):
         if not isinstance(ds, xr.Dataset) or ds.attrs.get("infoprop_kind") != kind:
             found = ds.attrs.get("infoprop_kind") if isinstance(ds, xr.Dataset) else type(ds).__name__
             raise ValueError(f"{name} must be an infoprop {kind} Dataset, got {found!r}")
         if needs not in ds:
-            raise ValueError(f"{name} was written by an older infoprop (no null rule / budgets); recompute it")
+            raise ValueError(f"{name} was written by an older infoprop (no null rule / adaptive budget); recompute "
+                             "it (a truth can be brought up to date with train(..., resume=truth))")
     if prediction.sizes["sigma_w"] != truth.sizes["sigma_w"] or not np.allclose(
         prediction.sigma_w.values, truth.sigma_w.values, rtol=1e-12, atol=0.0
     ):

@@ -168,10 +168,13 @@ def train(
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adam.")] = "sgd",
     lr: Annotated[str, typer.Option(
         "--lr", help="Learning rates, comma-separated; the best counts.")] = "0.003,0.01,0.03",
-    steps: Annotated[int, typer.Option("--steps", help="Optimiser steps (batch --batch-size), doubled by "
-                                                       "--doubling.")] = 1000,
-    doubling: Annotated[bool, typer.Option(
-        "--doubling/--no-doubling", help="Train twice --steps and check the verdict after --steps.")] = True,
+    steps: Annotated[int, typer.Option("--steps", help="First budget: optimiser steps (batch --batch-size).")] = 1000,
+    doublings: Annotated[int, typer.Option(
+        "--doublings", help="Most doublings of the budget per sigma_w, until the deepest trainable depth stops "
+                            "moving (0: --steps only, unchecked).")] = 2,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", help="Earlier `train` store with the same options (except --sigma-w*, --doublings): reuse its "
+                         "finished sigma_w, continue its unstable ones.")] = None,
     search: Annotated[str, typer.Option(
         "--search", help="bisect (deepest trainable depth by bisection) | grid (every depth).")] = "bisect",
     eval_every: Annotated[int, typer.Option(
@@ -195,17 +198,24 @@ def train(
     check_output(out, "store", overwrite=overwrite, name="--out")
     sw, sb = _sigmas(sigma_w, sigma_w2, sigma_b, sigma_b2)
     depth_values = None if depths is None else parse_range("--depths", depths)
+    previous = None if resume is None else _open(resume, "--resume").load()
     with progress_bar("classifiers", "steps", enabled=progress) as advance:
         ds = run(data, depth, sw, sb, depths=depth_values, widths=_widths(widths), activation=activation,
-                 optimizer=optimizer, lr=_floats("--lr", lr), steps=steps, doubling=doubling, search=search,
+                 optimizer=optimizer, lr=_floats("--lr", lr), steps=steps, doublings=doublings, search=search,
                  eval_every=eval_every, batch_size=batch_size, threshold=threshold, seed=seed, data_path=data_path,
-                 grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool, device=device, progress=advance)
+                 grayscale=grayscale, dtype=dtype, train_size=train_size, pool=pool, device=device, resume=previous,
+                 progress=advance)
     print(write_zarr(ds, out, "--out", overwrite=overwrite))
-    unstable = ds.sigma_w2.values[~ds.budget_stable.values]
-    print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; deepest trainable depth changed with the "
-          f"budget at {len(unstable)} of {ds.sizes['sigma_w']} sigma_w^2"
-          + (f" ({', '.join(f'{v:.2f}' for v in unstable)})" if len(unstable) else "")
-          + f"; {ds.attrs['wall_seconds']:.1f} s")
+    if doublings == 0:
+        stability = "budget not doubled (--doublings 0), so not checked"
+    else:
+        unstable = ds.sigma_w2.values[~ds.budget_stable.values]
+        stability = (f"deepest trainable depth still changed by the last doubling at {len(unstable)} of "
+                     f"{ds.sizes['sigma_w']} sigma_w^2" + (f" ({', '.join(f'{v:.2f}' for v in unstable)})"
+                                                            if len(unstable) else ""))
+    budgets = ", ".join(f"{int(b)} x {int((ds.final_budget == b).sum())}" for b in np.unique(ds.final_budget))
+    print(f"trained critical sigma_w^2 = {float(ds.critical_sigma_w2):.3f}; final budgets (steps x sigma_w) "
+          f"{budgets}; {stability}; {ds.attrs['wall_seconds']:.1f} s")
 
 
 @trainability_app.command("compare")

@@ -78,13 +78,13 @@ def plot_prediction(prediction: Any, strip_sample: int = 0):
 
 
 def plot_comparison(prediction: Any, truth: Any, comparison: Any):
-    """Best accuracy over the learning rates (full budget) over (sigma_w^2, depth), with both rules' predicted
+    """Best accuracy over the learning rates (final budget) over (sigma_w^2, depth), with both rules' predicted
     deepest trainable depth, the trained one, 6 xi_c and the critical sigma_w^2 (predicted, trained, mean-field).
     Cells the truth did not train (bisection) are blank."""
     truth = truth.sel(depth=truth.depth <= prediction.sizes["layer"])
     sw2 = truth.sigma_w2.values
     depths = truth.depth.values
-    best = truth.accuracy.isel(budget=-1).max("lr", skipna=True)
+    best = truth.best_accuracy
     fig = _figure(figsize=(8, 5.5))
     ax = fig.add_subplot()
     mesh = ax.pcolormesh(sw2, depths, best.values.T, shading="nearest", cmap="magma", vmin=0, vmax=1)
