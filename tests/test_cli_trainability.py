@@ -68,7 +68,8 @@ def test_cli_defaults_are_the_library_defaults():
     def defaults(function):
         return {k: v.default for k, v in inspect.signature(function).parameters.items()}
 
-    predict, train, library_predict, library_train = (defaults(f) for f in (cli.predict, cli.train, tp.predict, tp.train))
+    predict, train = defaults(cli.predict), defaults(cli.train)
+    library_predict, library_train = defaults(tp.predict), defaults(tp.train)
     for key in ("decoder", "ridge", "null_z", "rule", "tolerance", "reference", "clip", "refine_steps", "fit_images"):
         assert predict[key] == library_predict[key], key
     assert [float(v) for v in train["lr"].split(",")] == list(tp.DEFAULT_LRS)

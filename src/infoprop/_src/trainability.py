@@ -118,8 +118,8 @@ N_CLASSES = 10  # every data set of infoprop.data has ten classes
 DEFAULT_SIGMA_W2 = np.linspace(0.5, 4.0, 36)  # variances, as in the example scan
 DEFAULT_SIGMA_B = 0.05**0.5  # standard deviation: sigma_b^2 = 0.05 as in the paper
 # Penalty of the closed-form decoders: of 1e-6 .. 3e-3, the one whose predictions agree best with the digits reference
-# truth (docs/trainability.md; Fashion-MNIST validates it).
-DEFAULT_RIDGE = 3e-5
+# truth without the collapse at 1e-6 (docs/trainability.md; Fashion-MNIST validates it).
+DEFAULT_RIDGE = 1e-5
 # Standard errors by which a layer's entropy must beat the null (null rule): of 1, 2, 3 and 5, the one that agrees best
 # with the digits reference truth. The leading-run rule bounds what chance adds: a layer at the null level passes with
 # probability p (16% at z = 1), so the run overshoots the last informative layer by p / (1 - p) = 0.19 layers on average

@@ -94,7 +94,7 @@ def predict(
         "--decoder", help="ridge (closed form) | adam (the paper's trained decoders).")] = "ridge",
     rule: Annotated[str, typer.Option(
         "--rule", help="null (entropy vs an information-free reconstruction) | seed (the published rule).")] = "null",
-    ridge: Annotated[float, typer.Option("--ridge", help="ridge decoders: penalty on the squared weights.")] = 3e-5,
+    ridge: Annotated[float, typer.Option("--ridge", help="ridge decoders: penalty on the squared weights.")] = 1e-5,
     clip: Annotated[float, typer.Option("--clip", help="ridge decoders: targets clipped to +-clip for atanh.")] = 0.9,
     refine_steps: Annotated[int, typer.Option(
         "--refine-steps", help="ridge decoders: Gauss-Newton steps after the ridge fit.")] = 3,
