@@ -544,7 +544,7 @@ def test_train_and_compare_structure(tmp_path):
     truth = tp.train("digits", 4, np.sqrt([0.5, 1.8, 4.0]), depths=[2, 3, 4], steps=20, lr=[0.01, 0.05],
                      search="grid")
     assert truth.accuracy.dims == ("sigma_w", "depth", "lr", "budget")
-    assert truth.budget.values.tolist() == [20, 40, 80] and truth.lr.values.tolist() == [0.01, 0.05]
+    assert truth.budget.values.tolist() == [20, 40, 80, 160] and truth.lr.values.tolist() == [0.01, 0.05]
     assert bool(truth.tested.all())
     # Accuracy is a count of correct test images over all of them (a diverged model counts 0).
     n_test = len(tp._data.load("digits", "test")[1])

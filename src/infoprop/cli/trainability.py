@@ -167,11 +167,11 @@ def train(
     sigma_b2: SigmaB2 = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adam.")] = "sgd",
     lr: Annotated[str, typer.Option(
-        "--lr", help="Learning rates, comma-separated; the best counts.")] = "0.003,0.01,0.03",
+        "--lr", help="Learning rates, comma-separated; the best counts.")] = "0.001,0.003,0.01,0.03,0.1",
     steps: Annotated[int, typer.Option("--steps", help="First budget: optimiser steps (batch --batch-size).")] = 1000,
     doublings: Annotated[int, typer.Option(
         "--doublings", help="Most doublings of the budget per sigma_w, until the deepest trainable depth stops "
-                            "moving (0: --steps only, unchecked).")] = 2,
+                            "moving (0: --steps only, unchecked).")] = 3,
     resume: Annotated[Path | None, typer.Option(
         "--resume", help="Earlier `train` store with the same options (except --sigma-w*, --doublings): reuse its "
                          "finished sigma_w, continue its unstable ones.")] = None,
