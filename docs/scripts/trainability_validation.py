@@ -109,14 +109,12 @@ def choice_tables(truth: xr.Dataset, out: Path) -> str:
     return "\n".join(rows)
 
 
-def table(truth: xr.Dataset, preds: dict) -> tuple[str, dict]:
+def table(truth: xr.Dataset, preds: dict) -> str:
     step = float(np.diff(truth.sigma_w2.values)[0])
     rows = ["| depth | decoders | rule | all | ordered | critical | chaotic | critical sigma_w^2 predicted / trained |",
             "|---|---|---|---|---|---|---|---|"]
-    comparisons = {}
     for (decoder, depth), pred in sorted(preds.items(), key=lambda kv: (kv[0][1], list(VARIANTS).index(kv[0][0]))):
         cmp = tp.compare(pred, truth)
-        comparisons[decoder, depth] = cmp
         for rule in cmp.rule.values:
             c = cmp.sel(rule=rule)
             sides = " | ".join(f"{v:.2f}" for v in c.agreement_by_side.values)
@@ -124,7 +122,7 @@ def table(truth: xr.Dataset, preds: dict) -> tuple[str, dict]:
             ok = "ok" if abs(p - t) <= max(step, 0.2) + 1e-9 else "**off**"
             rows.append(f"| {depth} | {decoder} | {rule} | {float(c.agreement):.2f} | {sides} | "
                         f"{p:.2f} / {t:.2f} ({ok}) |")
-    return "\n".join(rows), comparisons
+    return "\n".join(rows)
 
 
 def figure(truth: xr.Dataset, preds: dict, title: str):
@@ -176,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         start = time.perf_counter()
         preds = predictions(truth, out, args.null_z)
-        text, _comparisons = table(truth, preds)
+        text = table(truth, preds)
         print(f"## {data} ({time.perf_counter() - start:.0f} s)\n\n{text}\n")
         stable = truth.budget_stable.values
         print(f"budget-stable sigma_w^2: {int(stable.sum())} of {len(stable)}; unstable at "
