@@ -610,6 +610,19 @@ def test_bisection_finds_the_deepest_trainable_depth_of_the_grid():
     assert len(np.unique(grid.max_trainable_depth.values)) >= 2  # the test sees a boundary, not all-or-nothing
 
 
+def test_train_memory_check_counts_the_models_trained_at_once(monkeypatch):
+    # Bisection trains one depth per sigma_w at a time, the grid all of them at once: with a limit between the two
+    # estimates the grid is refused before anything is computed, and bisection runs (it was refused too when the
+    # estimate counted every depth for both).
+    sw, depths = [1.0, 1.5], [2, 4, 6, 8]
+    one, every = (tp.memory_estimate(8, 64, "wide", len(sw), n, 64, tp._EVAL_CHUNK, 4) for n in (1, len(depths)))
+    monkeypatch.setenv("INFOPROP_MAX_MEMORY", str(int((one * every) ** 0.5)))
+    kwargs = dict(depths=depths, lr=[0.05], steps=5, doublings=0)
+    with pytest.raises(ValueError, match="trainability.train needs about"):
+        tp.train("digits", 8, sw, search="grid", **kwargs)
+    assert tp.train("digits", 8, sw, search="bisect", **kwargs).max_trainable_depth.shape == (2,)
+
+
 BUDGET_CASE = dict(depths=[2, 4, 6, 8], lr=[0.01, 0.05], dtype="float64", threshold=0.3, steps=10, eval_every=5)
 
 
