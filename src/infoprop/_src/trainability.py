@@ -1469,7 +1469,6 @@ def train(
             run([(int(s), d) for s in rows for d in range(n_d)], stage)
             return
         lo, hi = np.full(n_s, -1), np.full(n_s, n_d)  # deepest index known trainable, shallowest known not
-        lo[rows], hi[rows] = -1, n_d
         open_ = rows
         while len(open_):
             mid = (lo + hi) // 2
